@@ -1,0 +1,41 @@
+# On a fresh machine `make demo` and `make test` are the whole set-up: each installs first if needed.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU wheel that lies on disk here; on a GPU machine, `make install TORCH=torch` keeps your CUDA build.
+TORCH ?= torch==2.13.0
+STAMP := $(VENV)/.installed-stamp
+DEMO := build/demo
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: install demo test test-fast bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/python demo/build_models.py $(DEMO)
+	@echo "== llmtool generate on a small GPT-2 built from a config (random weights: expect gibberish) ==" >&2
+	$(BIN)/llmtool generate --model $(DEMO)/gpt2 "The quick brown fox" --max-new-tokens 24 --temperature 0.9 --seed 0
+	@echo "== the same verb on a T5 (encoder-decoder, text-to-text) ==" >&2
+	$(BIN)/llmtool generate --model $(DEMO)/t5 "summarize: the cat sat on the mat" --max-new-tokens 16 --do-sample --seed 0
+
+# The README's test command; CI (.ci/run) calls exactly this. Runs the slow tests too.
+# pytest's exit 5 (nothing collected) is a failure here: a test command that tests nothing must not pass.
+test: install
+	@$(BIN)/python -m pytest -m "slow or not slow" -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+test-fast: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf build runs

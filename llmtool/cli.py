@@ -1,0 +1,67 @@
+"""The `llmtool` command: a Typer app with one command per verb. Nothing heavy is imported here, so
+`llmtool --help` stays fast; each command imports torch/transformers inside its own body."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+from typing import Annotated, Optional
+
+import typer
+
+from llmtool import __version__
+from llmtool.commands import COMMANDS
+from llmtool.errors import LlmtoolError
+
+app = typer.Typer(
+    name="llmtool",
+    help="Put Hugging Face models to work: generate, fine-tune, classify, distill and evaluate.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _friendly_errors(command):
+    """User errors become one red line and an exit code; LLMTOOL_DEBUG=1 re-raises them with the traceback."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except LlmtoolError as err:
+            if os.environ.get("LLMTOOL_DEBUG"):
+                raise
+            from llmtool.commands._output import print_error
+
+            print_error(str(err))
+            raise typer.Exit(err.exit_code) from None
+
+    return run
+
+
+for _verb in COMMANDS:
+    _module = importlib.import_module(f"llmtool.commands.{_verb}")
+    app.command(_verb)(_friendly_errors(getattr(_module, _verb)))
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"llmtool {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = None,
+) -> None:
+    """Put Hugging Face models to work: generate, fine-tune, classify, distill and evaluate."""
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,13 @@
+"""Options that several verbs share, declared once."""
+
+from typing import Annotated, Optional
+
+import typer
+
+DeviceOption = Annotated[
+    Optional[str], typer.Option(help="cpu, cuda, cuda:N or mps. (default: cuda if present, else mps, else cpu)", show_default=False)
+]
+DtypeOption = Annotated[str, typer.Option(help="auto, fp32, fp16 or bf16 (auto: bf16/fp16 on a GPU, fp32 elsewhere).")]
+TrustRemoteCodeOption = Annotated[
+    bool, typer.Option("--trust-remote-code", help="Allow running Python code shipped with a Hub model (off by default).")
+]

@@ -1,0 +1,254 @@
+"""Text generation for causal and encoder-decoder LMs: batched, length-sorted, left-padded where it matters."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from llmtool.errors import LlmtoolError, UsageError
+from llmtool.models import SEQ2SEQ_LM, LoadedModel
+
+DEFAULT_MAX_LENGTH = 50  # total length (prompt + new tokens), as transformers' own default
+
+
+@dataclass
+class GenerationSettings:
+    max_new_tokens: int | None = None
+    max_length: int = DEFAULT_MAX_LENGTH
+    num_return_sequences: int = 1
+    do_sample: bool | None = None  # None: sample when a sampling knob (temperature != 1, top-k, top-p) is set
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    repetition_penalty: float | None = None
+    no_repeat_ngram_size: int | None = None
+    seed: int | None = None
+    batch_size: int = 8
+    block_words: list[str] = field(default_factory=list)
+
+    @property
+    def sampling(self) -> bool:
+        if self.do_sample is not None:
+            return self.do_sample
+        return self.temperature != 1.0 or self.top_k is not None or self.top_p is not None
+
+    def validate(self) -> None:
+        """Raise one UsageError that lists every bad value."""
+        problems = []
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            problems.append(f"--max-new-tokens must be at least 1 (got {self.max_new_tokens})")
+        if self.max_length < 1:
+            problems.append(f"--max-length must be at least 1 (got {self.max_length})")
+        if self.num_return_sequences < 1:
+            problems.append(f"--num-return-sequences must be at least 1 (got {self.num_return_sequences})")
+        elif self.num_return_sequences > 1 and not self.sampling:
+            problems.append("--num-return-sequences above 1 needs sampling: add --do-sample or a --temperature")
+        if self.sampling and self.temperature <= 0:
+            problems.append(f"--temperature must be above 0 when sampling (got {self.temperature}); use --greedy "
+                            "for deterministic output")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            problems.append(f"--top-p must be in (0, 1] (got {self.top_p})")
+        if self.top_k is not None and self.top_k < 0:
+            problems.append(f"--top-k must be 0 (off) or more (got {self.top_k})")
+        if self.repetition_penalty is not None and self.repetition_penalty <= 0:
+            problems.append(f"--repetition-penalty must be above 0 (got {self.repetition_penalty})")
+        if self.no_repeat_ngram_size is not None and self.no_repeat_ngram_size < 1:
+            problems.append(f"--no-repeat-ngram-size must be at least 1 (got {self.no_repeat_ngram_size})")
+        if self.batch_size < 1:
+            problems.append(f"--batch-size must be at least 1 (got {self.batch_size})")
+        if problems:
+            raise UsageError("; ".join(problems))
+
+
+@dataclass
+class Generation:
+    prompt: str
+    texts: list[str]  # continuations only, one per returned sequence
+    prompt_tokens: int
+    token_ids: list[list[int]]  # the new tokens of each sequence, without padding or end-of-sequence
+
+    @property
+    def new_tokens(self) -> list[int]:
+        return [len(ids) for ids in self.token_ids]
+
+
+@dataclass
+class GenerationReport:
+    generations: list[Generation]
+    seconds: float
+
+    @property
+    def new_tokens(self) -> int:
+        return sum(sum(g.new_tokens) for g in self.generations)
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LlmtoolError(f"{what} '{path}' does not exist") from None
+    except IsADirectoryError:
+        raise LlmtoolError(f"{what} '{path}' is a directory, not a file") from None
+    except UnicodeDecodeError as err:
+        raise LlmtoolError(f"{what} '{path}' is not UTF-8 text (byte {err.start}); re-save it as UTF-8") from None
+
+
+def parse_prompts(text: str, source: str) -> list[str]:
+    """Prompts from text: one per non-blank line, or JSON lines with a "prompt" field."""
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    if not lines:
+        raise LlmtoolError(f"{source} has no prompts (it is empty); write one prompt per line")
+    if not lines[0][1].lstrip().startswith("{"):
+        return [line for _, line in lines]
+    prompts = []
+    for n, line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise LlmtoolError(f"{source} line {n} is not valid JSON ({err.msg}); write one JSON object a line") from None
+        if not isinstance(record, dict) or not isinstance(record.get("prompt"), str):
+            raise LlmtoolError(f'{source} line {n} has no string "prompt" field; write {{"prompt": "..."}} a line')
+        prompts.append(record["prompt"])
+    return prompts
+
+
+def read_prompts(path: Path) -> list[str]:
+    return parse_prompts(_read_text(path, "prompt file"), f"prompt file '{path}'")
+
+
+def read_block_words(path: Path | None, include_default: bool = False) -> list[str]:
+    """Words/phrases to block, one a line ('#' starts a comment), from a file and/or the shipped default list."""
+    texts = []
+    if include_default:
+        texts.append(resources.files("llmtool.assets").joinpath("blocklist.txt").read_text(encoding="utf-8"))
+    if path is not None:
+        texts.append(_read_text(path, "block-words file"))
+    words = [line.strip() for text in texts for line in text.splitlines()]
+    return list(dict.fromkeys(w for w in words if w and not w.startswith("#")))
+
+
+def bad_words_ids(tokenizer, words: list[str]) -> list[list[int]]:
+    """Token sequences for each word as it can appear: sentence-initial or mid-sentence, lower or capitalised."""
+    sequences = set()
+    for word in words:
+        for variant in {word, word.lower(), word.capitalize()}:
+            for spelled in (variant, " " + variant):
+                ids = tokenizer(spelled, add_special_tokens=False)["input_ids"]
+                if ids:
+                    sequences.add(tuple(ids))
+    return [list(s) for s in sorted(sequences)]
+
+
+def _generation_kwargs(settings: GenerationSettings, tokenizer) -> dict:
+    kwargs = {
+        "do_sample": settings.sampling,
+        "num_return_sequences": settings.num_return_sequences,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    if settings.sampling:
+        kwargs["temperature"] = settings.temperature
+        kwargs["top_k"] = settings.top_k if settings.top_k is not None else 0
+        kwargs["top_p"] = settings.top_p if settings.top_p is not None else 1.0
+    if settings.repetition_penalty is not None:
+        kwargs["repetition_penalty"] = settings.repetition_penalty
+    if settings.no_repeat_ngram_size is not None:
+        kwargs["no_repeat_ngram_size"] = settings.no_repeat_ngram_size
+    if settings.block_words:
+        kwargs["bad_words_ids"] = bad_words_ids(tokenizer, settings.block_words)
+    return kwargs
+
+
+def prepare_tokenizer(lm: LoadedModel) -> None:
+    """Decoder-only models pad on the left so every prompt ends where generation starts; GPT-2 has no pad token."""
+    tokenizer = lm.tokenizer
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if lm.task != SEQ2SEQ_LM:
+        tokenizer.padding_side = "left"
+
+
+def _token_budgets(lm: LoadedModel, settings: GenerationSettings, lengths: list[int]) -> list[int]:
+    """New tokens allowed per prompt: --max-new-tokens, else what --max-length leaves after the prompt."""
+    encoder_decoder = lm.task == SEQ2SEQ_LM
+    if settings.max_new_tokens is not None:
+        budgets = [settings.max_new_tokens] * len(lengths)
+    elif encoder_decoder:
+        budgets = [settings.max_length] * len(lengths)
+    else:
+        budgets = [settings.max_length - n for n in lengths]
+    for i, (n, budget) in enumerate(zip(lengths, budgets)):
+        if n == 0 and not encoder_decoder:
+            raise UsageError(f"prompt {i + 1} is empty; a decoder-only model needs at least one token to continue")
+        if budget < 1:
+            raise UsageError(f"prompt {i + 1} is {n} tokens, which fills --max-length {settings.max_length}; "
+                             "raise --max-length or set --max-new-tokens")
+    limit = getattr(lm.model.config, "max_position_embeddings", None)
+    if limit and not encoder_decoder:
+        worst = max(n + b for n, b in zip(lengths, budgets))
+        if worst > limit:
+            raise UsageError(f"prompt plus new tokens reach {worst} tokens, past this model's limit of {limit}; "
+                             "shorten the prompt or lower --max-new-tokens/--max-length")
+    return budgets
+
+
+def _trim(ids: list[int], budget: int, stop_ids: set[int]) -> list[int]:
+    ids = ids[:budget]
+    for i, token in enumerate(ids):
+        if token in stop_ids:
+            return ids[:i]
+    return ids
+
+
+def generate(lm: LoadedModel, prompts: list[str], settings: GenerationSettings, streamer=None) -> GenerationReport:
+    """Generate for every prompt, in batches of similar length; results come back in prompt order.
+
+    Each prompt gets exactly the tokens it would get alone (greedy decoding is per-prefix, and batch outputs are
+    cut to each prompt's own budget), so batching changes speed, not text.
+    """
+    import torch
+    from transformers import set_seed
+
+    settings.validate()
+    if streamer is not None and (len(prompts) != 1 or settings.num_return_sequences != 1):
+        raise UsageError("--stream works with one prompt and one returned sequence")
+    prepare_tokenizer(lm)
+    tokenizer, model = lm.tokenizer, lm.model
+    encoder_decoder = lm.task == SEQ2SEQ_LM
+    encoded = tokenizer(prompts)["input_ids"]
+    lengths = [len(ids) for ids in encoded]
+    budgets = _token_budgets(lm, settings, lengths)
+    kwargs = _generation_kwargs(settings, tokenizer)
+    stop_ids = {t for t in (tokenizer.eos_token_id, tokenizer.pad_token_id) if t is not None}
+    if settings.seed is not None:
+        set_seed(settings.seed)
+
+    order = sorted(range(len(prompts)), key=lambda i: lengths[i], reverse=True)
+    outputs: dict[int, list[list[int]]] = {}
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for first in range(0, len(order), settings.batch_size):
+            batch = order[first:first + settings.batch_size]
+            inputs = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt").to(lm.device)
+            sequences = model.generate(
+                **inputs, max_new_tokens=max(budgets[i] for i in batch), streamer=streamer, **kwargs
+            )
+            new = sequences[:, 1:] if encoder_decoder else sequences[:, inputs["input_ids"].shape[1]:]
+            rows = new.tolist()
+            for j, i in enumerate(batch):
+                n = settings.num_return_sequences
+                outputs[i] = [_trim(r, budgets[i], stop_ids) for r in rows[j * n:(j + 1) * n]]
+    seconds = time.perf_counter() - start
+
+    generations = [
+        Generation(
+            prompt=prompt,
+            texts=tokenizer.batch_decode(outputs[i], skip_special_tokens=True),
+            prompt_tokens=lengths[i],
+            token_ids=outputs[i],
+        )
+        for i, prompt in enumerate(prompts)
+    ]
+    return GenerationReport(generations=generations, seconds=seconds)

@@ -1,0 +1,103 @@
+"""Models from scratch: train a tokenizer on local text, then initialise a model of any family from a config.
+
+Byte-level BPE for GPT-2-style decoders, WordPiece for BERT/DistilBERT encoders, Unigram for T5. Everything is
+saved with save_pretrained, so the result loads exactly like a downloaded checkpoint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from llmtool.errors import UsageError
+
+TOKENIZER_KIND = {"gpt2": "bpe", "bert": "wordpiece", "distilbert": "wordpiece", "t5": "unigram"}
+
+
+def train_tokenizer(texts: Iterable[str], kind: str, vocab_size: int, model_max_length: int):
+    """A fast tokenizer trained on `texts`, with the special tokens and post-processing its model family expects."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    if kind == "bpe":
+        specials = {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>"}
+        tokenizer = Tokenizer(models.BPE())
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tokenizer.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False, special_tokens=["<|endoftext|>"],
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    elif kind == "wordpiece":
+        specials = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]",
+                    "mask_token": "[MASK]"}
+        tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+        tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tokenizer.decoder = decoders.WordPiece(prefix="##")
+        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, show_progress=False, special_tokens=list(specials.values()))
+    elif kind == "unigram":
+        specials = {"pad_token": "<pad>", "eos_token": "</s>", "unk_token": "<unk>"}
+        tokenizer = Tokenizer(models.Unigram())
+        tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+        tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+        trainer = trainers.UnigramTrainer(vocab_size=vocab_size, show_progress=False, special_tokens=list(specials.values()),
+                                          unk_token="<unk>")
+    else:
+        raise UsageError(f"unknown tokenizer kind '{kind}'; choose bpe, wordpiece or unigram")
+
+    tokenizer.train_from_iterator(texts, trainer)
+    if kind == "wordpiece":
+        cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+        )
+    elif kind == "unigram":
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", tokenizer.token_to_id("</s>"))]
+        )
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, model_max_length=model_max_length, **specials)
+
+
+def model_config(settings: dict, tokenizer):
+    """A transformers config from a plain dict with a `model_type`, sized to the tokenizer's vocabulary."""
+    from transformers import AutoConfig
+
+    settings = dict(settings)
+    model_type = settings.pop("model_type", None)
+    if model_type not in TOKENIZER_KIND:
+        raise UsageError(f"model_type must be one of {', '.join(TOKENIZER_KIND)} (got {model_type!r})")
+    special_ids = {
+        f"{name}_id": getattr(tokenizer, f"{name}_id")
+        for name in ("bos_token", "eos_token", "pad_token")
+        if getattr(tokenizer, name, None) is not None
+    }
+    if model_type == "t5":
+        special_ids["decoder_start_token_id"] = tokenizer.pad_token_id
+    return AutoConfig.for_model(model_type, vocab_size=len(tokenizer), **special_ids, **settings)
+
+
+def max_positions(settings: dict) -> int:
+    for key in ("n_positions", "max_position_embeddings"):
+        if key in settings:
+            return int(settings[key])
+    return 512  # T5 has relative positions; 512 is its usual training length
+
+
+def build_from_scratch(settings: dict, texts: list[str], out_dir: Path, vocab_size: int, seed: int = 0,
+                       **model_kwargs) -> Path:
+    """Train a tokenizer on `texts`, initialise a model from `settings`, save both to `out_dir`."""
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    from llmtool.models import auto_model_class, infer_task
+
+    hf_logging.disable_progress_bar()
+
+    kind = TOKENIZER_KIND.get(settings.get("model_type"), "")
+    tokenizer = train_tokenizer(texts, kind, vocab_size, max_positions(settings))
+    config = model_config(settings, tokenizer)
+    torch.manual_seed(seed)
+    model = auto_model_class(infer_task(config)).from_config(config, **model_kwargs)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(out_dir)
+    model.save_pretrained(out_dir)
+    return out_dir

@@ -1,0 +1,76 @@
+"""Shared fixtures: tiny offline models built from configs in tests/fixtures, and a CLI runner."""
+
+import json
+import os
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # before any Hugging Face import: tests never touch the network
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest
+from typer.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = Path(__file__).parent / "fixtures" / "configs"
+CORPUS = ROOT / "data" / "corpus.txt"
+
+
+@pytest.fixture(autouse=True)
+def _raise_user_errors(monkeypatch):
+    """Tests see the real LlmtoolError (result.exception); tests of the red line unset this."""
+    monkeypatch.setenv("LLMTOOL_DEBUG", "1")
+
+
+def _build(family: str, root: Path) -> Path:
+    from llmtool.scratch import build_from_scratch
+
+    settings = json.loads((CONFIGS / f"{family}.json").read_text())
+    texts = CORPUS.read_text(encoding="utf-8").splitlines()
+    return build_from_scratch(settings, texts, root / family, vocab_size=600, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """Builds each tiny model once per session, on first use."""
+    root = tmp_path_factory.mktemp("tiny-models")
+    cache: dict[str, Path] = {}
+
+    def get(family: str) -> Path:
+        if family not in cache:
+            cache[family] = _build(family, root)
+        return cache[family]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tiny_models) -> Path:
+    return tiny_models("gpt2")
+
+
+@pytest.fixture(scope="session")
+def tiny_t5(tiny_models) -> Path:
+    return tiny_models("t5")
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tiny_models) -> Path:
+    return tiny_models("bert")
+
+
+@pytest.fixture(scope="session")
+def tiny_distilbert(tiny_models) -> Path:
+    return tiny_models("distilbert")
+
+
+@pytest.fixture
+def run_cli():
+    """Invoke the CLI in-process; returns click's Result (stdout and stderr kept apart)."""
+    from llmtool.cli import app
+
+    runner = CliRunner()
+
+    def invoke(*args, input=None, catch_exceptions=True):
+        return runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=catch_exceptions)
+
+    return invoke

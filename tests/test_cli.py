@@ -1,0 +1,105 @@
+"""The CLI shell: registry, help, version, error reporting, lazy imports."""
+
+import os
+import pkgutil
+import subprocess
+import sys
+
+import pytest
+
+import llmtool
+import llmtool.commands
+from llmtool.cli import app
+from llmtool.commands import COMMANDS
+
+
+def _run_module(*args, env_extra=None):
+    env = {k: v for k, v in os.environ.items() if k != "LLMTOOL_DEBUG"}
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "llmtool", *args], capture_output=True, text=True, env=env)
+
+
+def test_registry_matches_command_modules():
+    modules = {m.name for m in pkgutil.iter_modules(llmtool.commands.__path__)}
+    verb_modules = {m for m in modules if not m.startswith("_") and m != "options"}
+    assert verb_modules == set(COMMANDS)
+    registered = {c.name for c in app.registered_commands}
+    assert registered == set(COMMANDS)
+
+
+def test_version(run_cli):
+    result = run_cli("--version")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"llmtool {llmtool.__version__}"
+
+
+def test_python_dash_m_works():
+    result = _run_module("--version")
+    assert result.returncode == 0, result.stderr
+    assert llmtool.__version__ in result.stdout
+
+
+@pytest.mark.parametrize("verb", COMMANDS)
+def test_every_verb_has_help_with_examples(run_cli, verb):
+    result = run_cli(verb, "--help")
+    assert result.exit_code == 0
+    assert "Examples" in result.stdout
+    assert f"llmtool {verb}" in result.stdout
+
+
+def test_top_level_help_lists_verbs(run_cli):
+    result = run_cli("--help")
+    assert result.exit_code == 0
+    for verb in COMMANDS:
+        assert verb in result.stdout
+
+
+@pytest.mark.parametrize("args", [["--help"], ["generate", "--help"]])
+def test_help_does_not_import_heavy_libraries(args):
+    code = (
+        "import sys\n"
+        "from llmtool.cli import main\n"
+        f"sys.argv = ['llmtool', *{args!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'transformers', 'datasets', 'evaluate', 'accelerate') if m in sys.modules]\n"
+        "print('HEAVY=' + ','.join(heavy))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY=\n" in result.stdout
+
+
+def test_user_error_is_one_red_line_without_traceback(tmp_path):
+    result = _run_module("generate", "--model", str(tmp_path / "missing-model"), "hello")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: model directory") and "does not exist" in lines[0]
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_usage_error_exits_2(tmp_path):
+    result = _run_module("generate", "--model", str(tmp_path), "hello", "--top-p", "1.5")
+    assert result.returncode == 2
+    assert "--top-p must be in (0, 1]" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_debug_env_shows_traceback(tmp_path):
+    result = _run_module("generate", "--model", str(tmp_path / "missing"), "hello", env_extra={"LLMTOOL_DEBUG": "1"})
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr and "LlmtoolError" in result.stderr
+
+
+def test_tests_see_the_real_exception(run_cli, tmp_path):
+    from llmtool.errors import LlmtoolError
+
+    result = run_cli("generate", "--model", tmp_path / "missing", "hello")
+    assert isinstance(result.exception, LlmtoolError)
+
+
+def test_unknown_option_is_a_usage_error(run_cli):
+    result = run_cli("generate", "--temprature", "0.5", "hi")
+    assert result.exit_code == 2
+    assert "--temprature" in result.output
