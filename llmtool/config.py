@@ -1,0 +1,371 @@
+"""Recipes: a typed schema, YAML loading, dotted command-line overrides, and validation that reports every
+problem at once, before any model loads."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from llmtool.errors import UsageError
+
+Task = Literal["causal-lm", "classification", "seq2seq-lm"]
+
+
+def _range(low=None, high=None, low_open=False):
+    return {"low": low, "high": high, "low_open": low_open}
+
+
+@dataclass
+class ModelSection:
+    name: Optional[str] = None  # pretrained: a local directory or a Hub id
+    config: Optional[dict] = None  # from scratch: {model_type: gpt2|bert|distilbert|t5, sizes...}
+    tokenizer: Optional[str] = None  # tokenizer directory or Hub id (default: the model's own, or trained)
+    vocab_size: int = field(default=2000, metadata=_range(64))  # tokenizer trained for a from-scratch model
+    tokenizer_files: list[str] = field(default_factory=list)  # texts to train it on (default: training data)
+    trust_remote_code: bool = False
+
+
+@dataclass
+class DataSection:
+    train: Optional[str] = None  # csv/json/jsonl/parquet/txt file, or a Hub dataset name
+    validation: Optional[str] = None
+    validation_split: float = field(default=0.0, metadata=_range(0.0, 0.9))  # held out of train if no validation
+    hub_config: Optional[str] = None  # for Hub datasets: the configuration name
+    text_column: str = "text"
+    label_column: str = "label"
+    source_column: str = "source"
+    target_column: str = "target"
+    prefix: str = ""  # seq2seq task prefix, e.g. "summarize: "
+    max_length: int = field(default=128, metadata=_range(1))  # truncation, in tokens (seq2seq: source)
+    max_target_length: int = field(default=64, metadata=_range(1))
+    packing: bool = False  # causal LM: concatenate texts into full blocks instead of padding
+    block_size: int = field(default=128, metadata=_range(2))
+    group_by_length: bool = True  # batches of similar length: less padding
+    pad_to_max_length: bool = False  # pad every batch to max_length (slower; for comparison)
+    max_train_samples: Optional[int] = field(default=None, metadata=_range(1))
+    max_eval_samples: Optional[int] = field(default=None, metadata=_range(1))
+
+
+@dataclass
+class TrainSection:
+    epochs: int = field(default=3, metadata=_range(1))
+    max_steps: Optional[int] = field(default=None, metadata=_range(1))  # overrides epochs
+    batch_size: int = field(default=16, metadata=_range(1))  # per device
+    eval_batch_size: Optional[int] = field(default=None, metadata=_range(1))
+    gradient_accumulation: int = field(default=1, metadata=_range(1))
+    lr: float = field(default=5e-5, metadata=_range(0.0, 10.0, low_open=True))
+    weight_decay: float = field(default=0.0, metadata=_range(0.0, 1.0))
+    scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup", "polynomial"] = "linear"
+    warmup_steps: int = field(default=0, metadata=_range(0))
+    warmup_ratio: float = field(default=0.0, metadata=_range(0.0, 1.0))
+    max_grad_norm: float = field(default=1.0, metadata=_range(0.0))
+    precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
+    seed: int = 42
+    eval_every: Optional[int] = field(default=None, metadata=_range(1))  # steps; default: each epoch's end
+    save_every: Optional[int] = field(default=None, metadata=_range(1))  # steps; default: only the final model
+    keep_checkpoints: int = field(default=2, metadata=_range(1))
+    log_every: int = field(default=10, metadata=_range(1))
+    early_stopping_patience: Optional[int] = field(default=None, metadata=_range(1))  # evaluations
+
+
+@dataclass
+class Recipe:
+    task: Optional[Task] = None
+    output_dir: Optional[str] = None
+    resume: bool = False
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    train: TrainSection = field(default_factory=TrainSection)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------- loading and overrides
+
+
+def read_yaml(path: Path) -> dict:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"recipe '{path}' does not exist") from None
+    except IsADirectoryError:
+        raise UsageError(f"recipe '{path}' is a directory; pass a .yaml file") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"recipe '{path}' is not UTF-8 text; re-save it as UTF-8") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise UsageError(f"recipe '{path}' is not valid YAML{where}: {getattr(err, 'problem', err)}") from None
+    if data is None:
+        raise UsageError(f"recipe '{path}' is empty; see recipes/ for examples")
+    if not isinstance(data, dict):
+        raise UsageError(f"recipe '{path}' must be a mapping of sections (task, model, data, train), not a list or value")
+    return data
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Set dotted keys (`train.lr=3e-5`), values parsed as YAML scalars; unknown keys are left for validation."""
+    import yaml
+
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise UsageError(f"override '{item}' must look like section.key=value (e.g. train.lr=3e-5)")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        if isinstance(value, (dict, list)) and not raw.lstrip().startswith(("{", "[")):
+            value = raw  # "summarize: " is a string here, not a one-key mapping
+        *parents, leaf = key.split(".")
+        node = data
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[leaf] = value
+    return data
+
+
+# ---------------------------------------------------------------- schema checking
+
+
+def _type_name(annotation) -> str:
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        return "one of " + ", ".join(map(str, typing.get_args(annotation)))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(annotation) if a is not type(None))
+    if origin is list:
+        return "a list"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a mapping"}.get(
+        annotation, str(annotation)
+    )
+
+
+def _check_value(value, annotation, where: str, errors: list[str]):
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if value is None:
+            return None
+        return _check_value(value, options[0], where, errors)
+    if origin is Literal:
+        choices = typing.get_args(annotation)
+        if value not in choices:
+            hint = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+            errors.append(f"{where}: expected {_type_name(annotation)}, got {value!r}"
+                          + (f" (did you mean '{hint[0]}'?)" if hint else ""))
+        return value
+    if origin is list:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            errors.append(f"{where}: expected a list of strings, got {value!r}")
+        return value
+    if annotation is bool:
+        if not isinstance(value, bool):
+            errors.append(f"{where}: expected true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            errors.append(f"{where}: expected an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, str):  # YAML reads 3e-5 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            errors.append(f"{where}: expected a number, got {value!r}")
+            return value
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            errors.append(f"{where}: expected a string, got {value!r}")
+        return str(value) if isinstance(value, (int, float)) else value
+    if annotation is dict:
+        if not isinstance(value, dict):
+            errors.append(f"{where}: expected a mapping, got {value!r}")
+        return value
+    raise TypeError(f"unsupported schema type {annotation!r}")
+
+
+def _check_range(value, spec: dict, where: str, errors: list[str]) -> None:
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or not spec:
+        return
+    low, high = spec.get("low"), spec.get("high")
+    if low is not None and (value <= low if spec.get("low_open") else value < low):
+        errors.append(f"{where}: must be {'above' if spec.get('low_open') else 'at least'} {low}, got {value}")
+    if high is not None and value > high:
+        errors.append(f"{where}: must be at most {high}, got {value}")
+
+
+def _build(cls, data: dict, prefix: str, errors: list[str]):
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in data.items():
+        where = f"{prefix}{key}"
+        if key not in fields:
+            hint = difflib.get_close_matches(str(key), list(fields), n=1)
+            errors.append(f"{where}: unknown key" + (f" (did you mean '{prefix}{hint[0]}'?)" if hint else
+                                                     f"; expected one of {', '.join(fields)}"))
+            continue
+        annotation = hints[key]
+        if dataclasses.is_dataclass(annotation):
+            if value is None:
+                value = {}
+            if not isinstance(value, dict):
+                errors.append(f"{where}: expected a section (mapping), got {value!r}")
+                continue
+            values[key] = _build(annotation, value, f"{where}.", errors)
+            continue
+        known = len(errors)
+        checked = _check_value(value, annotation, where, errors)
+        _check_range(checked, fields[key].metadata, where, errors)
+        if len(errors) == known:  # a bad value keeps the default, so the later checks still run on sane values
+            values[key] = checked
+    for name, f in fields.items():
+        if name not in values and dataclasses.is_dataclass(hints[name]):
+            values[name] = hints[name]()
+    return cls(**values)
+
+
+# ---------------------------------------------------------------- semantic checks
+
+
+DATA_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet",
+                 ".txt": "text", ".text": "text"}
+
+
+def is_local_data(spec: str) -> bool:
+    return Path(spec).suffix.lower() in DATA_BUILDERS or Path(spec).exists()
+
+
+def _peek_columns(path: Path) -> list[str]:
+    """Column names of a local data file, read cheaply (header or first record); raises ValueError if unreadable."""
+    import csv
+    import json
+
+    builder = DATA_BUILDERS.get(path.suffix.lower())
+    if builder == "parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    with path.open(encoding="utf-8") as handle:
+        text = handle.read()  # also proves the whole file is UTF-8
+    if not text.strip():
+        raise ValueError("is empty")
+    if builder == "text":
+        return ["text"]
+    if builder == "csv":
+        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+        rows = csv.reader(text.splitlines(), delimiter=delimiter)
+        header = next(rows, [])
+        if next(rows, None) is None:
+            raise ValueError("has a header but no rows")
+        return header
+    first = text.lstrip()
+    if first.startswith("["):
+        records = json.loads(text)
+        if not records:
+            raise ValueError("holds an empty list")
+        return list(records[0])
+    return list(json.loads(first.splitlines()[0]))
+
+
+def _required_columns(recipe: Recipe) -> list[tuple[str, str]]:
+    data = recipe.data
+    if recipe.task == "classification":
+        return [("data.text_column", data.text_column), ("data.label_column", data.label_column)]
+    if recipe.task == "seq2seq-lm":
+        return [("data.source_column", data.source_column), ("data.target_column", data.target_column)]
+    return [("data.text_column", data.text_column)]
+
+
+def _check_data_file(key: str, spec: str, recipe: Recipe, errors: list[str]) -> None:
+    path = Path(spec).expanduser()
+    if not path.exists():
+        errors.append(f"{key}: file '{spec}' does not exist")
+        return
+    if path.is_dir():
+        errors.append(f"{key}: '{spec}' is a directory; give a csv, json, jsonl, parquet or txt file")
+        return
+    if path.suffix.lower() not in DATA_BUILDERS:
+        errors.append(f"{key}: '{spec}' has an unknown extension; use .csv, .tsv, .json, .jsonl, .parquet or .txt")
+        return
+    try:
+        columns = _peek_columns(path)
+    except UnicodeDecodeError as err:
+        errors.append(f"{key}: '{spec}' is not UTF-8 text (byte {err.start}); re-save it as UTF-8")
+        return
+    except (ValueError, OSError) as err:
+        errors.append(f"{key}: '{spec}' {err}" if str(err).startswith(("is ", "has ", "holds ")) else
+                      f"{key}: '{spec}' could not be read ({err})")
+        return
+    for column_key, column in _required_columns(recipe):
+        if column not in columns:
+            hint = difflib.get_close_matches(column, columns, n=1)
+            errors.append(f"{column_key}: column '{column}' is not in '{spec}' (columns: {', '.join(columns)})"
+                          + (f"; did you mean '{hint[0]}'?" if hint else ""))
+
+
+def _semantic_checks(recipe: Recipe, raw: dict, errors: list[str]) -> None:
+    if "task" not in raw:
+        errors.append("task: missing; set task: causal-lm, classification or seq2seq-lm")
+    model, data, train = recipe.model, recipe.data, recipe.train
+    if model.name and model.config:
+        errors.append("model: give model.name (pretrained) or model.config (from scratch), not both; "
+                      "add model.config=null to switch this recipe to a pretrained model")
+    if not model.name and not model.config:
+        errors.append("model: missing; set model.name (a directory or Hub id) or model.config (to train from scratch)")
+    if model.config is not None:
+        from llmtool.scratch import TOKENIZER_KIND
+
+        if model.config.get("model_type") not in TOKENIZER_KIND:
+            errors.append(f"model.config.model_type: expected one of {', '.join(TOKENIZER_KIND)}, "
+                          f"got {model.config.get('model_type')!r}")
+    for i, spec in enumerate(model.tokenizer_files):
+        if not Path(spec).expanduser().is_file():
+            errors.append(f"model.tokenizer_files[{i}]: file '{spec}' does not exist")
+    if data.packing and recipe.task not in (None, "causal-lm"):
+        errors.append("data.packing: only for task causal-lm")
+    if data.train is None:
+        errors.append("data.train: missing; give a data file (csv/json/jsonl/parquet/txt) or a Hub dataset name")
+    elif recipe.task is not None and is_local_data(data.train):
+        _check_data_file("data.train", data.train, recipe, errors)
+    if data.validation is not None and recipe.task is not None and is_local_data(data.validation):
+        _check_data_file("data.validation", data.validation, recipe, errors)
+    has_validation = data.validation is not None or data.validation_split > 0
+    if train.early_stopping_patience is not None and not has_validation:
+        errors.append("train.early_stopping_patience: needs validation data (data.validation or data.validation_split)")
+    if train.warmup_steps and train.warmup_ratio:
+        errors.append("train: set warmup_steps or warmup_ratio, not both")
+
+
+def load_recipe(path: Path, overrides: list[str] | None = None, output_dir: str | None = None) -> Recipe:
+    """Read, override and validate a recipe. Raises one UsageError listing every problem found."""
+    data = apply_overrides(read_yaml(path), overrides or [])
+    errors: list[str] = []
+    recipe = _build(Recipe, data, "", errors)
+    if output_dir:
+        recipe.output_dir = output_dir
+    _semantic_checks(recipe, data, errors)
+    if recipe.output_dir is None:
+        recipe.output_dir = str(Path("runs") / path.stem)
+    if errors:
+        listing = "; ".join(errors)
+        raise UsageError(f"recipe '{path}' has {len(errors)} problem{'s' * (len(errors) > 1)}: {listing}")
+    return recipe

@@ -1,0 +1,197 @@
+"""Datasets for training: loading through `datasets`, tokenization per task, batching by length, collation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmtool.config import DATA_BUILDERS, Recipe, is_local_data
+from llmtool.errors import LlmtoolError
+from llmtool.models import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM
+
+
+def _load_one(spec: str, default_split: str, hub_config: str | None):
+    import datasets
+
+    try:
+        if is_local_data(spec):
+            path = Path(spec).expanduser()
+            builder = DATA_BUILDERS[path.suffix.lower()]
+            extra = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
+            return datasets.load_dataset(builder, data_files=str(path), split="train", **extra)
+        name, _, split = spec.partition(":")
+        return datasets.load_dataset(name, hub_config, split=split or default_split)
+    except (FileNotFoundError, ValueError, OSError) as err:
+        if "offline" in str(err).lower() or "couldn't reach" in str(err).lower():
+            raise LlmtoolError(f"dataset '{spec}' is not a local file and the Hub cannot be reached; give a local "
+                               "csv/json/jsonl/parquet/txt file") from err
+        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise LlmtoolError(f"could not load dataset '{spec}': {first_line}") from err
+
+
+def load_splits(recipe: Recipe):
+    """(train, validation or None) as `datasets.Dataset`s, after the recipe's split and sample limits."""
+    data = recipe.data
+    train = _load_one(data.train, "train", data.hub_config)
+    validation = _load_one(data.validation, "validation", data.hub_config) if data.validation else None
+    if validation is None and data.validation_split > 0:
+        parts = train.train_test_split(test_size=data.validation_split, seed=recipe.train.seed)
+        train, validation = parts["train"], parts["test"]
+    if data.max_train_samples is not None:
+        train = train.select(range(min(data.max_train_samples, len(train))))
+    if validation is not None and data.max_eval_samples is not None:
+        validation = validation.select(range(min(data.max_eval_samples, len(validation))))
+    if len(train) == 0:
+        raise LlmtoolError(f"training data '{data.train}' has no rows")
+    if validation is not None and len(validation) == 0:
+        raise LlmtoolError("validation data has no rows; add rows or drop data.validation")
+    return train, validation
+
+
+def label_names(recipe: Recipe, train, validation) -> list[str]:
+    """The sorted set of training labels, as strings; validation labels must be among them."""
+    column = recipe.data.label_column
+    values = sorted(set(train[column]), key=lambda v: (str(type(v)), v))
+    if any(v is None for v in values):
+        raise LlmtoolError(f"column '{column}' of the training data has empty labels; fill or drop those rows")
+    names = [str(v) for v in values]
+    if len(names) < 2:
+        raise LlmtoolError(f"column '{column}' has only one label ({names[0]!r}); classification needs two or more")
+    if validation is not None:
+        unseen = sorted({str(v) for v in validation[column]} - set(names))
+        if unseen:
+            raise LlmtoolError(f"validation labels {unseen} never occur in the training data; "
+                               "every label must appear in train")
+    return names
+
+
+@dataclass
+class TokenizedData:
+    train: Any  # datasets.Dataset with input_ids (+ labels), n_targets and length
+    validation: Any | None
+
+
+def tokenize(recipe: Recipe, tokenizer, train, validation, labels: list[str] | None = None) -> TokenizedData:
+    """Tokenize per task with batched `datasets.map`; every row gets `length` (for batching) and `n_targets`
+    (the loss terms it contributes, so a step's loss can be averaged over the whole global batch)."""
+    data = recipe.data
+    task = recipe.task
+    label_ids = {name: i for i, name in enumerate(labels or [])}
+
+    def classification(batch):
+        enc = tokenizer(batch[data.text_column], truncation=True, max_length=data.max_length)
+        enc["labels"] = [label_ids[str(v)] for v in batch[data.label_column]]
+        enc["n_targets"] = [1] * len(enc["labels"])
+        enc["length"] = [len(ids) for ids in enc["input_ids"]]
+        return enc
+
+    def seq2seq(batch):
+        sources = [data.prefix + s for s in batch[data.source_column]]
+        enc = tokenizer(sources, truncation=True, max_length=data.max_length)
+        enc["labels"] = tokenizer(text_target=batch[data.target_column], truncation=True,
+                                  max_length=data.max_target_length)["input_ids"]
+        enc["n_targets"] = [len(ids) for ids in enc["labels"]]
+        enc["length"] = [len(a) + len(b) for a, b in zip(enc["input_ids"], enc["labels"])]
+        return enc
+
+    def causal(batch):
+        enc = tokenizer(batch[data.text_column], truncation=True, max_length=data.max_length)
+        enc["n_targets"] = [max(len(ids) - 1, 0) for ids in enc["input_ids"]]
+        enc["length"] = [len(ids) for ids in enc["input_ids"]]
+        return enc
+
+    def packed(batch):
+        """Texts joined with EOS and cut into full blocks; the tail that does not fill a block is dropped."""
+        eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+        stream = [t for ids in tokenizer(batch[data.text_column])["input_ids"] for t in ids + eos]
+        size = data.block_size
+        blocks = [stream[i:i + size] for i in range(0, len(stream) - size + 1, size)]
+        return {"input_ids": blocks, "attention_mask": [[1] * size for _ in blocks],
+                "n_targets": [size - 1] * len(blocks), "length": [size] * len(blocks)}
+
+    if task == CLASSIFICATION:
+        fn = classification
+    elif task == SEQ2SEQ_LM:
+        fn = seq2seq
+    else:
+        fn = packed if data.packing else causal
+
+    def run(dataset, name):
+        if dataset is None:
+            return None
+        out = dataset.map(fn, batched=True, batch_size=1000, remove_columns=dataset.column_names,
+                          desc=f"tokenizing {name}")
+        out = out.filter(lambda n: n > 0, input_columns="n_targets")
+        if len(out) == 0:
+            raise LlmtoolError(f"{name} data has no usable rows after tokenization (texts too short"
+                               + (" to fill one data.block_size block" if data.packing else "") + ")")
+        return out
+
+    return TokenizedData(train=run(train, "training"), validation=run(validation, "validation"))
+
+
+class StepBatches:
+    """The examples of each optimizer step, for every epoch: a seeded shuffle, then (optionally) sorting within
+    mega-batches so each step holds similar lengths. Same seed and epoch, same plan: that is what makes resuming
+    and multi-process runs reproducible. Incomplete last steps are dropped."""
+
+    def __init__(self, lengths: list[int], step_size: int, seed: int, group_by_length: bool):
+        self.lengths = lengths
+        self.step_size = step_size
+        self.seed = seed
+        self.group_by_length = group_by_length
+
+    def __len__(self) -> int:
+        return len(self.lengths) // self.step_size
+
+    def epoch(self, epoch: int) -> list[list[int]]:
+        import torch
+
+        generator = torch.Generator().manual_seed(self.seed + epoch)
+        order = torch.randperm(len(self.lengths), generator=generator).tolist()
+        if self.group_by_length:
+            mega = self.step_size * 50
+            order = [i for start in range(0, len(order), mega)
+                     for i in sorted(order[start:start + mega], key=lambda i: -self.lengths[i])]
+        steps = [order[i:i + self.step_size] for i in range(0, len(self) * self.step_size, self.step_size)]
+        if self.group_by_length:  # keep the long-first grouping but not its order across the epoch
+            perm = torch.randperm(len(steps), generator=generator).tolist()
+            steps = [steps[i] for i in perm]
+        return steps
+
+
+def micro_batches(step_indices: list[int], rank: int, world: int, accumulation: int) -> list[list[int]]:
+    """This process's micro-batches of one optimizer step: the step is cut into accumulation x world equal parts."""
+    per = len(step_indices) // (accumulation * world)
+    return [step_indices[(m * world + rank) * per:(m * world + rank + 1) * per] for m in range(accumulation)]
+
+
+def eval_batches(lengths: list[int], batch_size: int, rank: int, world: int) -> list[list[int]]:
+    """This process's share of the evaluation rows, longest first, in batches."""
+    mine = sorted(range(rank, len(lengths), world), key=lambda i: -lengths[i])
+    return [mine[i:i + batch_size] for i in range(0, len(mine), batch_size)]
+
+
+class Collator:
+    """Pads a list of tokenized rows into tensors: dynamic (to the longest row) unless pad_to is given."""
+
+    def __init__(self, task: str, tokenizer, model=None, pad_to: int | None = None):
+        from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding
+
+        self.task = task
+        self.tokenizer = tokenizer
+        padding = "max_length" if pad_to else "longest"
+        if task == SEQ2SEQ_LM:
+            self.inner = DataCollatorForSeq2Seq(tokenizer, model=model, padding=padding, max_length=pad_to,
+                                                label_pad_token_id=-100)
+        else:
+            self.inner = DataCollatorWithPadding(tokenizer, padding=padding, max_length=pad_to)
+
+    def __call__(self, rows: list[dict]) -> dict:
+        rows = [{k: v for k, v in row.items() if k not in ("n_targets", "length")} for row in rows]
+        batch = self.inner(rows)
+        if self.task == CAUSAL_LM:  # labels are the inputs; padding never counts in the loss
+            batch["labels"] = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+        return batch
+

@@ -1,0 +1,551 @@
+"""Fine-tuning, and pretraining from scratch, for three tasks in one loop on Accelerate.
+
+The loop reads top to bottom: build tokenizer and model, tokenize, then for each optimizer step take the step's
+examples (the same for any number of processes), run this process's micro-batches, check the loss is finite,
+step, log, evaluate, checkpoint. The loss of a step is its sum over every target in the global batch divided by
+their count, so 1 process and N processes (and any gradient accumulation) optimise the same objective.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import platform
+import shutil
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from llmtool import data as data_lib
+from llmtool.config import Recipe
+from llmtool.errors import LlmtoolError
+from llmtool.models import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM
+
+CHECKPOINTS = "checkpoints"
+METRICS_CSV = "metrics.csv"
+LOSS_PNG = "loss.png"
+TASK_METRICS = {CLASSIFICATION: ["accuracy", "f1"], CAUSAL_LM: ["perplexity"], SEQ2SEQ_LM: ["exact_match"]}
+
+
+class Progress:
+    """What the loop reports while it runs; the CLI passes a rich implementation, tests use this silent one."""
+
+    def start(self, total_steps: int, done_steps: int) -> None: ...
+
+    def step(self, step: int, loss: float, lr: float, tokens_per_second: float) -> None: ...
+
+    def message(self, text: str) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class FinetuneResult:
+    output_dir: str
+    steps: int
+    train_loss: float | None  # mean over the last logging window
+    eval: dict = field(default_factory=dict)
+    resumed_from: int | None = None
+    stopped_early: bool = False
+    seconds: float = 0.0
+    tokens_per_second: float = 0.0
+
+
+# ---------------------------------------------------------------- output directory and checkpoints
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    """The newest complete checkpoint. Checkpoints appear by an atomic rename, so a listed one is whole."""
+    root = out / CHECKPOINTS
+    if not root.is_dir():
+        return None
+    done = [p for p in root.glob("step-*") if p.is_dir() and (p / "trainer_state.json").is_file()]
+    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
+
+
+def _check_output_dir(out: Path, overwrite: bool, resume: bool) -> Path | None:
+    if resume:
+        checkpoint = latest_checkpoint(out)
+        if checkpoint is None:
+            raise LlmtoolError(f"nothing to resume: '{out}' has no complete checkpoint; set train.save_every to "
+                               "write checkpoints, or drop --resume")
+        return checkpoint
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise LlmtoolError(f"output directory '{out}' already exists; pass --overwrite to replace it, --resume to "
+                           "continue its run, or choose another with output_dir=DIR")
+    return None
+
+
+def _rng_state() -> dict:
+    import torch
+
+    return {"cpu": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def _restore_rng(state: dict) -> None:
+    import torch
+
+    torch.set_rng_state(state["cpu"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _save_model(accelerator, model, tokenizer, directory: Path) -> None:
+    state_dict = accelerator.get_state_dict(model)  # a collective under FSDP/DeepSpeed: every process calls it
+    if accelerator.is_main_process:
+        accelerator.unwrap_model(model).save_pretrained(directory, state_dict=state_dict, safe_serialization=True)
+        tokenizer.save_pretrained(directory)
+
+
+def _save_checkpoint(accelerator, model, tokenizer, optimizer, scheduler, state: dict, out: Path, keep: int) -> None:
+    import torch
+
+    root = out / CHECKPOINTS
+    final = root / f"step-{state['step']:07d}"
+    tmp = root / f".tmp-step-{state['step']:07d}"
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    _save_model(accelerator, model, tokenizer, tmp)
+    torch.save(_rng_state(), tmp / f"rng-{accelerator.process_index}.pt")
+    if accelerator.is_main_process:
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+        (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        kept = sorted((p for p in root.glob("step-*") if p.is_dir()), key=lambda p: int(p.name.split("-")[1]))
+        for old in kept[:-keep]:
+            shutil.rmtree(old)
+    accelerator.wait_for_everyone()
+
+
+# ---------------------------------------------------------------- model and data
+
+
+def _build_tokenizer_and_model(recipe: Recipe, accelerator, out: Path, train_rows, labels, checkpoint: Path | None):
+    """From a checkpoint, a pretrained model, or from scratch (a tokenizer trained first, on the main process)."""
+    import torch
+
+    from llmtool import models, scratch
+
+    task = recipe.task
+    overrides = {}
+    if labels is not None:
+        overrides = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
+                     "label2id": {name: i for i, name in enumerate(labels)}}
+    if checkpoint is not None:
+        tokenizer = models.load_tokenizer(str(checkpoint))
+        model = models.auto_model_class(task).from_pretrained(checkpoint, use_safetensors=True)
+    elif recipe.model.name:
+        lm = models.load_model(recipe.model.name, task=task, device="cpu", dtype="fp32",
+                               trust_remote_code=recipe.model.trust_remote_code, **overrides)
+        tokenizer, model = lm.tokenizer, lm.model
+        if recipe.model.tokenizer:
+            tokenizer = models.load_tokenizer(recipe.model.tokenizer, recipe.model.trust_remote_code)
+    else:
+        settings = recipe.model.config
+        tokenizer_dir = out / "tokenizer-init"
+        if recipe.model.tokenizer:
+            tokenizer = models.load_tokenizer(recipe.model.tokenizer, recipe.model.trust_remote_code)
+        else:
+            if accelerator.is_main_process:
+                texts = _tokenizer_texts(recipe, train_rows)
+                kind = scratch.TOKENIZER_KIND[settings["model_type"]]
+                scratch.train_tokenizer(texts, kind, recipe.model.vocab_size,
+                                        scratch.max_positions(settings)).save_pretrained(tokenizer_dir)
+            accelerator.wait_for_everyone()
+            tokenizer = models.load_tokenizer(str(tokenizer_dir))
+        config = scratch.model_config(settings, tokenizer)
+        for key, value in overrides.items():
+            setattr(config, key, value)
+        torch.manual_seed(recipe.train.seed)
+        model = models.auto_model_class(task).from_config(config)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    tokenizer.padding_side = "right"
+    model.train()
+    return tokenizer, model
+
+
+def _tokenizer_texts(recipe: Recipe, train_rows) -> list[str]:
+    if recipe.model.tokenizer_files:
+        return [line for f in recipe.model.tokenizer_files
+                for line in Path(f).expanduser().read_text(encoding="utf-8").splitlines()]
+    columns = ([recipe.data.source_column, recipe.data.target_column] if recipe.task == SEQ2SEQ_LM
+               else [recipe.data.text_column])
+    return [str(text) for column in columns for text in train_rows[column]]
+
+
+def _optimizer(model, recipe: Recipe):
+    import torch
+
+    decay, no_decay = [], []
+    for parameter in model.parameters():
+        if parameter.requires_grad:
+            (decay if parameter.ndim >= 2 else no_decay).append(parameter)  # no decay on biases and norms
+    groups = [{"params": decay, "weight_decay": recipe.train.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=recipe.train.lr)
+
+
+def _mixed_precision(requested: str) -> str:
+    import torch
+
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "no"
+    if requested == "fp16" and not torch.cuda.is_available():
+        raise LlmtoolError("train.precision fp16 needs a CUDA GPU; use bf16 or no on this machine")
+    return requested
+
+
+def loss_and_logits(task: str, model, batch: dict):
+    """Sum of the per-target cross-entropy losses of a batch (padding excluded), and the logits."""
+    import torch.nn.functional as F
+
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    labels = batch["labels"]
+    logits = model(**inputs).logits
+    if task == CLASSIFICATION:
+        return F.cross_entropy(logits.float(), labels, reduction="sum"), logits
+    scored = logits[:, :-1] if task == CAUSAL_LM else logits
+    targets = labels[:, 1:] if task == CAUSAL_LM else labels
+    loss = F.cross_entropy(scored.float().reshape(-1, scored.size(-1)), targets.reshape(-1), ignore_index=-100,
+                           reduction="sum")
+    return loss, logits
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def evaluate_model(task: str, model, tokenizer, dataset, collator, batch_size: int, accelerator, recipe: Recipe,
+                   metric_modules: dict) -> dict:
+    """Validation loss per target, plus the task's metric; each process takes a share of the rows."""
+    import torch
+    from accelerate.utils import gather_object
+
+    model.eval()
+    lengths = list(dataset["length"])
+    loss_sum = torch.zeros((), dtype=torch.float64, device=accelerator.device)
+    targets = torch.zeros((), dtype=torch.float64, device=accelerator.device)
+    predictions, references = [], []
+    exact = 0
+    with torch.no_grad():
+        for indices in data_lib.eval_batches(lengths, batch_size, accelerator.process_index,
+                                             accelerator.num_processes):
+            rows = dataset.select(indices)
+            batch = collator(list(rows)).to(accelerator.device)
+            with accelerator.autocast():
+                loss, logits = loss_and_logits(task, model, batch)
+            loss_sum += loss.double()
+            targets += sum(rows["n_targets"])
+            if task == CLASSIFICATION:
+                predictions += logits.argmax(-1).tolist()
+                references += batch["labels"].tolist()
+            elif task == SEQ2SEQ_LM:
+                generated = accelerator.unwrap_model(model).generate(
+                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                    max_new_tokens=recipe.data.max_target_length, do_sample=False)
+                answers = tokenizer.batch_decode(generated, skip_special_tokens=True)
+                expected = tokenizer.batch_decode(batch["labels"].masked_fill(batch["labels"] == -100,
+                                                                              tokenizer.pad_token_id),
+                                                  skip_special_tokens=True)
+                exact += sum(a.strip() == e.strip() for a, e in zip(answers, expected))
+    totals = accelerator.reduce(torch.stack([loss_sum, targets, torch.tensor(float(exact), dtype=torch.float64,
+                                                                              device=accelerator.device)]), "sum")
+    model.train()
+    loss_value = (totals[0] / totals[1]).item()
+    results = {"eval_loss": loss_value}
+    if task == CLASSIFICATION:
+        predictions = gather_object(predictions)
+        references = gather_object(references)
+        for name, module in metric_modules.items():
+            results.update(module.compute(predictions=predictions, references=references))
+    elif task == CAUSAL_LM:
+        results["perplexity"] = math.exp(min(loss_value, 50.0))
+    else:
+        results["exact_match"] = (totals[2] / len(dataset)).item()
+    return results
+
+
+# ---------------------------------------------------------------- logs
+
+
+class RunLog:
+    """metrics.csv and TensorBoard events in the output directory (main process only); a PNG at the end."""
+
+    def __init__(self, out: Path, task: str, start_step: int, enabled: bool):
+        self.enabled = enabled
+        self.path = out / METRICS_CSV
+        self.columns = ["step", "epoch", "train_loss", "lr", "tokens_per_second", "eval_loss", *TASK_METRICS[task]]
+        if not enabled:
+            return
+        kept = []
+        if start_step and self.path.exists():  # resuming: drop rows from steps the checkpoint never reached
+            with self.path.open(newline="") as handle:
+                kept = [row for row in csv.DictReader(handle) if int(row["step"]) <= start_step]
+        with self.path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self.columns)
+            writer.writeheader()
+            writer.writerows(kept)
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.tensorboard = SummaryWriter(str(out / "tensorboard"), purge_step=start_step + 1 if start_step else None)
+
+    def write(self, step: int, **values) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a", newline="") as handle:
+            csv.DictWriter(handle, fieldnames=self.columns).writerow({"step": step, **values})
+        for key, value in values.items():
+            if key != "epoch" and value is not None:
+                self.tensorboard.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        if self.enabled:
+            self.tensorboard.close()
+
+    def plot(self, png: Path) -> None:
+        """Training (and validation) loss against steps."""
+        if not self.enabled:
+            return
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        with self.path.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        figure, axes = plt.subplots(figsize=(7, 4))
+        for column, label in (("train_loss", "training loss"), ("eval_loss", "validation loss")):
+            points = [(int(r["step"]), float(r[column])) for r in rows if r.get(column)]
+            if points:
+                axes.plot(*zip(*points), marker="o" if column == "eval_loss" else None, label=label)
+        axes.set_xlabel("step")
+        axes.set_ylabel("loss")
+        axes.legend()
+        axes.grid(alpha=0.3)
+        figure.tight_layout()
+        figure.savefig(png, dpi=100)
+        plt.close(figure)
+
+
+def _library_versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version()}
+    for name in ("llmtool", "torch", "transformers", "datasets", "accelerate", "evaluate", "tokenizers"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def _write_final(accelerator, model, tokenizer, recipe: Recipe, out: Path, results: dict) -> None:
+    """The final model, tokenizer, resolved recipe and versions in the output directory, loadable by pipeline()."""
+    import yaml
+
+    staging = out / ".final-tmp"
+    if accelerator.is_main_process:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    _save_model(accelerator, model, tokenizer, staging)
+    if accelerator.is_main_process:
+        header = f"# Resolved recipe of this run; rerun with: llmtool finetune {out / 'recipe.yaml'}\n"
+        (staging / "recipe.yaml").write_text(header + yaml.safe_dump(recipe.to_dict(), sort_keys=False))
+        (staging / "versions.json").write_text(json.dumps(_library_versions(), indent=2) + "\n")
+        (staging / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        for item in staging.iterdir():
+            os.replace(item, out / item.name)  # each file lands whole
+        staging.rmdir()
+        shutil.rmtree(out / "tokenizer-init", ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+# ---------------------------------------------------------------- the loop
+
+
+def finetune(recipe: Recipe, *, overwrite: bool = False, resume: bool = False,
+             progress: Progress | None = None) -> FinetuneResult:
+    import torch
+    from accelerate import Accelerator
+    from transformers import get_scheduler, set_seed
+
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    datasets.disable_progress_bars()  # the run has its own progress bar; per-map bars would drown it
+    hf_logging.disable_progress_bar()
+    progress = progress or Progress()
+    train_cfg = recipe.train
+    task = recipe.task
+    out = Path(recipe.output_dir)
+    resume = resume or recipe.resume
+    checkpoint = _check_output_dir(out, overwrite, resume)
+
+    accelerator = Accelerator(mixed_precision=_mixed_precision(train_cfg.precision))
+    main = accelerator.is_main_process
+    if main and checkpoint is None and out.exists():
+        shutil.rmtree(out)  # --overwrite, checked above
+    accelerator.wait_for_everyone()
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+
+    set_seed(train_cfg.seed)  # the same initial weights on every process
+    with accelerator.main_process_first():
+        train_rows, validation_rows = data_lib.load_splits(recipe)
+    labels = data_lib.label_names(recipe, train_rows, validation_rows) if task == CLASSIFICATION else None
+    tokenizer, model = _build_tokenizer_and_model(recipe, accelerator, out, train_rows, labels, checkpoint)
+    set_seed(train_cfg.seed + accelerator.process_index)  # dropout: its own stream on each process
+    with accelerator.main_process_first():
+        tokenized = data_lib.tokenize(recipe, tokenizer, train_rows, validation_rows, labels)
+    train_set, validation_set = tokenized.train, tokenized.validation
+
+    world = accelerator.num_processes
+    step_size = train_cfg.batch_size * world * train_cfg.gradient_accumulation
+    lengths, n_targets = list(train_set["length"]), list(train_set["n_targets"])  # plain lists: fast to index
+    plan = data_lib.StepBatches(lengths, step_size, train_cfg.seed, recipe.data.group_by_length)
+    if len(plan) == 0:
+        raise LlmtoolError(f"the training data has {len(train_set)} rows, fewer than one step's batch of {step_size} "
+                           "(batch_size x processes x gradient_accumulation); lower train.batch_size")
+    total_steps = train_cfg.max_steps or train_cfg.epochs * len(plan)
+    warmup = train_cfg.warmup_steps or int(train_cfg.warmup_ratio * total_steps)
+    pad_to = recipe.data.max_length if recipe.data.pad_to_max_length and not recipe.data.packing else None
+    collator = data_lib.Collator(task, tokenizer, model=model, pad_to=pad_to)
+
+    optimizer = _optimizer(model, recipe)
+    scheduler = get_scheduler(train_cfg.scheduler, optimizer, num_warmup_steps=warmup,
+                              num_training_steps=total_steps)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    metric_modules = {}
+    if task == CLASSIFICATION and validation_set is not None:
+        from llmtool import metrics
+
+        metric_modules = {name: metrics.load(name) for name in TASK_METRICS[task]}
+
+    state = {"step": 0, "best_eval_loss": None, "evals_without_improvement": 0}
+    if checkpoint is not None:
+        optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", weights_only=True))
+        scheduler.load_state_dict(torch.load(checkpoint / "scheduler.pt", weights_only=True))
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+        rng_file = checkpoint / f"rng-{accelerator.process_index}.pt"
+        if rng_file.exists():
+            _restore_rng(torch.load(rng_file, weights_only=True))
+    start_step = state["step"]
+    log = RunLog(out, task, start_step, enabled=main)
+    if main:
+        progress.start(total_steps, start_step)
+        if checkpoint is not None:
+            progress.message(f"resuming from {checkpoint} (step {start_step})")
+
+    step = start_step
+    window_loss, window_steps, window_tokens = 0.0, 0, 0
+    window_start = run_start = time.perf_counter()
+    run_tokens = 0
+    last_train_loss = None
+    eval_results: dict = {}
+    stopped_early = False
+    eval_every = train_cfg.eval_every or len(plan)
+
+    while step < total_steps and not stopped_early:
+        epoch, position = divmod(step, len(plan))
+        for step_indices in plan.epoch(epoch)[position:]:
+            items = sum(n_targets[i] for i in step_indices)
+            step_tokens = sum(lengths[i] for i in step_indices)
+            micro = data_lib.micro_batches(step_indices, accelerator.process_index, world,
+                                           train_cfg.gradient_accumulation)
+            local_loss = torch.zeros((), dtype=torch.float64, device=accelerator.device)
+            for m, indices in enumerate(micro):
+                batch = collator(list(train_set.select(indices))).to(accelerator.device)
+                sync = nullcontext() if m == len(micro) - 1 else accelerator.no_sync(model)
+                with sync, accelerator.autocast():
+                    loss_sum, _ = loss_and_logits(task, model, batch)
+                # DDP averages gradients over processes; scaling by `world` makes them those of the global mean.
+                accelerator.backward(loss_sum * world / items)
+                local_loss += loss_sum.detach().double()
+            step_loss = (accelerator.reduce(local_loss, "sum") / items).item()
+            if not math.isfinite(step_loss):
+                last = latest_checkpoint(out)
+                raise LlmtoolError(
+                    f"training loss became {step_loss} at step {step + 1}; stopped before updating the model. "
+                    + (f"The last good checkpoint is '{last}' (continue with --resume). " if last else "")
+                    + "Lower train.lr, or use train.precision=no")
+            if train_cfg.max_grad_norm:
+                accelerator.clip_grad_norm_(model.parameters(), train_cfg.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            run_tokens += step_tokens
+            window_loss, window_steps, window_tokens = window_loss + step_loss, window_steps + 1, \
+                window_tokens + step_tokens
+            lr = scheduler.get_last_lr()[0]
+            if main:
+                elapsed = time.perf_counter() - window_start
+                progress.step(step, step_loss, lr, window_tokens / elapsed if elapsed else 0.0)
+
+            if step % train_cfg.log_every == 0 or step == total_steps:
+                elapsed = time.perf_counter() - window_start
+                last_train_loss = window_loss / window_steps
+                log.write(step, epoch=round(step / len(plan), 4), train_loss=last_train_loss, lr=lr,
+                          tokens_per_second=window_tokens / elapsed if elapsed else None)
+                window_loss, window_steps, window_tokens = 0.0, 0, 0
+                window_start = time.perf_counter()
+
+            if validation_set is not None and (step % eval_every == 0 or step == total_steps):
+                eval_results = evaluate_model(task, model, tokenizer, validation_set, collator,
+                                              train_cfg.eval_batch_size or train_cfg.batch_size, accelerator,
+                                              recipe, metric_modules)
+                log.write(step, epoch=round(step / len(plan), 4), **eval_results)
+                if main:
+                    progress.message(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in eval_results.items()))
+                best = state["best_eval_loss"]
+                if best is None or eval_results["eval_loss"] < best:
+                    state["best_eval_loss"], state["evals_without_improvement"] = eval_results["eval_loss"], 0
+                else:
+                    state["evals_without_improvement"] += 1
+                patience = train_cfg.early_stopping_patience
+                if patience is not None and state["evals_without_improvement"] >= patience:
+                    stopped_early = True
+                    if main:
+                        progress.message(f"early stop at step {step}: no better validation loss in {patience} "
+                                         "evaluations")
+
+            if train_cfg.save_every and step % train_cfg.save_every == 0 and step < total_steps:
+                state["step"] = step
+                _save_checkpoint(accelerator, model, tokenizer, optimizer, scheduler, state, out,
+                                 train_cfg.keep_checkpoints)
+            if step >= total_steps or stopped_early:
+                break
+
+    seconds = time.perf_counter() - run_start
+    if main:
+        progress.stop()
+    result = FinetuneResult(
+        output_dir=str(out), steps=step, train_loss=last_train_loss, eval=eval_results,
+        resumed_from=start_step if checkpoint is not None else None, stopped_early=stopped_early,
+        seconds=seconds, tokens_per_second=run_tokens / seconds if seconds else 0.0,
+    )
+    _write_final(accelerator, model, tokenizer, recipe, out, {
+        "steps": step, "train_loss": last_train_loss, "eval": eval_results, "stopped_early": stopped_early,
+    })
+    log.close()
+    if main:
+        log.plot(out / LOSS_PNG)
+    accelerator.end_training()
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    return result
