@@ -19,11 +19,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/python demo/build_models.py $(DEMO)
-	@echo "== llmtool generate on a small GPT-2 built from a config (random weights: expect gibberish) ==" >&2
-	$(BIN)/llmtool generate --model $(DEMO)/gpt2 "The quick brown fox" --max-new-tokens 24 --temperature 0.9 --seed 0
-	@echo "== the same verb on a T5 (encoder-decoder, text-to-text) ==" >&2
-	$(BIN)/llmtool generate --model $(DEMO)/t5 "summarize: the cat sat on the mat" --max-new-tokens 16 --do-sample --seed 0
+	@echo "== 1/3 pretrain a small GPT-2 from scratch: tokenizer and model, on data/corpus.txt ==" >&2
+	$(BIN)/llmtool finetune recipes/pretrain-gpt2.yaml -o $(DEMO)/pretrain-gpt2 --overwrite
+	@echo "== 2/3 generate from it ==" >&2
+	$(BIN)/llmtool generate --model $(DEMO)/pretrain-gpt2 "The quick brown fox" "Two plus three is" "Tim wants to travel to" --max-new-tokens 16
+	@echo "== 3/3 fine-tune the sentiment recipe (validation accuracy at the end) ==" >&2
+	$(BIN)/llmtool finetune recipes/sentiment.yaml -o $(DEMO)/sentiment --overwrite
 
 # The README's test command; CI (.ci/run) calls exactly this. Runs the slow tests too.
 # pytest's exit 5 (nothing collected) is a failure here: a test command that tests nothing must not pass.

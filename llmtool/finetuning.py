@@ -396,7 +396,9 @@ def finetune(recipe: Recipe, *, overwrite: bool = False, resume: bool = False,
     resume = resume or recipe.resume
     checkpoint = _check_output_dir(out, overwrite, resume)
 
-    accelerator = Accelerator(mixed_precision=_mixed_precision(train_cfg.precision))
+    # Without a GPU, cpu=True is what lets Accelerate see a torchrun/accelerate launch as multi-process (gloo).
+    on_cpu = not torch.cuda.is_available() and not torch.backends.mps.is_available()
+    accelerator = Accelerator(mixed_precision=_mixed_precision(train_cfg.precision), cpu=on_cpu)
     main = accelerator.is_main_process
     if main and checkpoint is None and out.exists():
         shutil.rmtree(out)  # --overwrite, checked above
@@ -454,7 +456,7 @@ def finetune(recipe: Recipe, *, overwrite: bool = False, resume: bool = False,
     step = start_step
     window_loss, window_steps, window_tokens = 0.0, 0, 0
     window_start = run_start = time.perf_counter()
-    run_tokens = 0
+    run_tokens, run_paused = 0, 0.0
     last_train_loss = None
     eval_results: dict = {}
     stopped_early = False
@@ -505,6 +507,7 @@ def finetune(recipe: Recipe, *, overwrite: bool = False, resume: bool = False,
                 window_loss, window_steps, window_tokens = 0.0, 0, 0
                 window_start = time.perf_counter()
 
+            pause_start = time.perf_counter()  # evaluation and checkpoints do not count in tokens/s
             if validation_set is not None and (step % eval_every == 0 or step == total_steps):
                 eval_results = evaluate_model(task, model, tokenizer, validation_set, collator,
                                               train_cfg.eval_batch_size or train_cfg.batch_size, accelerator,
@@ -528,6 +531,9 @@ def finetune(recipe: Recipe, *, overwrite: bool = False, resume: bool = False,
                 state["step"] = step
                 _save_checkpoint(accelerator, model, tokenizer, optimizer, scheduler, state, out,
                                  train_cfg.keep_checkpoints)
+            paused = time.perf_counter() - pause_start
+            window_start += paused
+            run_paused += paused
             if step >= total_steps or stopped_early:
                 break
 
@@ -537,7 +543,7 @@ def finetune(recipe: Recipe, *, overwrite: bool = False, resume: bool = False,
     result = FinetuneResult(
         output_dir=str(out), steps=step, train_loss=last_train_loss, eval=eval_results,
         resumed_from=start_step if checkpoint is not None else None, stopped_early=stopped_early,
-        seconds=seconds, tokens_per_second=run_tokens / seconds if seconds else 0.0,
+        seconds=seconds, tokens_per_second=run_tokens / (seconds - run_paused) if seconds > run_paused else 0.0,
     )
     _write_final(accelerator, model, tokenizer, recipe, out, {
         "steps": step, "train_loss": last_train_loss, "eval": eval_results, "stopped_early": stopped_early,

@@ -194,6 +194,31 @@ def _token_budgets(lm: LoadedModel, settings: GenerationSettings, lengths: list[
     return budgets
 
 
+BUDGET_SLACK = 8  # tokens a prompt may be carried past its own budget so that it can share a batch
+
+
+def plan_batches(order: list[int], lengths: list[int], budgets: list[int], batch_size: int,
+                 limit: int | None) -> list[list[int]]:
+    """Cut the length-sorted prompts into batches. A batch generates as many tokens as its largest budget, so it
+    only holds prompts whose budgets are within BUDGET_SLACK of each other (little wasted work), and its longest
+    prompt plus that many tokens must fit the model's positions."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        if current:
+            candidate = current + [i]
+            top = max(budgets[j] for j in candidate)
+            spread = top - min(budgets[j] for j in candidate)
+            too_long = limit is not None and max(lengths[j] for j in candidate) + top > limit
+            if len(current) == batch_size or spread > BUDGET_SLACK or too_long:
+                batches.append(current)
+                current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
 def _trim(ids: list[int], budget: int, stop_ids: set[int]) -> list[int]:
     ids = ids[:budget]
     for i, token in enumerate(ids):
@@ -226,11 +251,11 @@ def generate(lm: LoadedModel, prompts: list[str], settings: GenerationSettings, 
         set_seed(settings.seed)
 
     order = sorted(range(len(prompts)), key=lambda i: lengths[i], reverse=True)
+    limit = None if encoder_decoder else getattr(model.config, "max_position_embeddings", None)
     outputs: dict[int, list[list[int]]] = {}
     start = time.perf_counter()
     with torch.inference_mode():
-        for first in range(0, len(order), settings.batch_size):
-            batch = order[first:first + settings.batch_size]
+        for batch in plan_batches(order, lengths, budgets, settings.batch_size, limit):
             inputs = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt").to(lm.device)
             sequences = model.generate(
                 **inputs, max_new_tokens=max(budgets[i] for i in batch), streamer=streamer, **kwargs

@@ -54,7 +54,7 @@ def test_top_level_help_lists_verbs(run_cli):
         assert verb in result.stdout
 
 
-@pytest.mark.parametrize("args", [["--help"], ["generate", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], *[[verb, "--help"] for verb in COMMANDS]])
 def test_help_does_not_import_heavy_libraries(args):
     code = (
         "import sys\n"

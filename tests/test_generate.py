@@ -64,6 +64,28 @@ def test_batched_greedy_equals_one_by_one(run_cli, tiny_gpt2):
     )
 
 
+def test_mixed_lengths_near_the_position_limit(gpt2_lm):
+    """A long and a short prompt under --max-length at the model's limit (128): batching must neither overrun the
+    positions nor change the text."""
+    long_prompt = " ".join(["The quick brown fox jumps over the lazy dog."] * 12)
+    prompts = [long_prompt, "It was"]
+    settings = dict(max_length=128)
+    batched = generation.generate(gpt2_lm, prompts, generation.GenerationSettings(batch_size=2, **settings))
+    single = generation.generate(gpt2_lm, prompts, generation.GenerationSettings(batch_size=1, **settings))
+    assert [g.token_ids for g in batched.generations] == [g.token_ids for g in single.generations]
+    assert all(g.prompt_tokens + g.new_tokens[0] == 128 for g in batched.generations)
+
+
+def test_batch_plan_limits_wasted_tokens_and_positions():
+    lengths = [40, 38, 30, 10, 9]
+    order = [0, 1, 2, 3, 4]
+    budgets = [50 - n for n in lengths]
+    plan = generation.plan_batches(order, lengths, budgets, batch_size=8, limit=None)
+    assert plan == [[0, 1], [2], [3, 4]]
+    assert generation.plan_batches(order, lengths, [5] * 5, batch_size=2, limit=None) == [[0, 1], [2, 3], [4]]
+    assert generation.plan_batches(order, lengths, [5] * 5, batch_size=8, limit=44) == [[0], [1, 2, 3, 4]]
+
+
 def test_results_keep_prompt_order_across_batches(gpt2_lm):
     report = generation.generate(gpt2_lm, PROMPTS, generation.GenerationSettings(max_new_tokens=3, batch_size=2))
     assert [g.prompt for g in report.generations] == PROMPTS
