@@ -173,6 +173,11 @@ def eval_batches(lengths: list[int], batch_size: int, rank: int, world: int) -> 
     return [mine[i:i + batch_size] for i in range(0, len(mine), batch_size)]
 
 
+def model_inputs(dataset):
+    """The columns the model reads (bookkeeping columns dropped), for the collator."""
+    return dataset.select_columns([c for c in dataset.column_names if c not in ("n_targets", "length")])
+
+
 class Collator:
     """Pads a list of tokenized rows into tensors: dynamic (to the longest row) unless pad_to is given."""
 
@@ -188,8 +193,10 @@ class Collator:
         else:
             self.inner = DataCollatorWithPadding(tokenizer, padding=padding, max_length=pad_to)
 
-    def __call__(self, rows: list[dict]) -> dict:
-        rows = [{k: v for k, v in row.items() if k not in ("n_targets", "length")} for row in rows]
+    def __call__(self, inputs, indices: list[int]) -> dict:
+        """The rows at `indices` of a `model_inputs` dataset (one Arrow take for all), padded into tensors."""
+        columns = inputs[indices]
+        rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
         batch = self.inner(rows)
         if self.task == CAUSAL_LM:  # labels are the inputs; padding never counts in the loss
             batch["labels"] = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)

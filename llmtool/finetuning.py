@@ -131,7 +131,7 @@ def _save_checkpoint(accelerator, model, tokenizer, optimizer, scheduler, state:
 
 
 def _build_tokenizer_and_model(recipe: Recipe, accelerator, out: Path, train_rows, labels, checkpoint: Path | None):
-    """From a checkpoint, a pretrained model, or from scratch (a tokenizer trained first, on the main process)."""
+    """From a checkpoint, a pretrained model, or from scratch (a tokenizer trained first)."""
     import torch
 
     from llmtool import models, scratch
@@ -152,17 +152,21 @@ def _build_tokenizer_and_model(recipe: Recipe, accelerator, out: Path, train_row
             tokenizer = models.load_tokenizer(recipe.model.tokenizer, recipe.model.trust_remote_code)
     else:
         settings = recipe.model.config
-        tokenizer_dir = out / "tokenizer-init"
         if recipe.model.tokenizer:
             tokenizer = models.load_tokenizer(recipe.model.tokenizer, recipe.model.trust_remote_code)
         else:
+            # Trained once, on the main process; the others load it from a directory beside the output.
+            shared = out.parent / f".{out.name}.tokenizer-init"
             if accelerator.is_main_process:
                 texts = _tokenizer_texts(recipe, train_rows)
                 kind = scratch.TOKENIZER_KIND[settings["model_type"]]
                 scratch.train_tokenizer(texts, kind, recipe.model.vocab_size,
-                                        scratch.max_positions(settings)).save_pretrained(tokenizer_dir)
+                                        scratch.max_positions(settings)).save_pretrained(shared)
             accelerator.wait_for_everyone()
-            tokenizer = models.load_tokenizer(str(tokenizer_dir))
+            tokenizer = models.load_tokenizer(str(shared))
+            accelerator.wait_for_everyone()
+            if accelerator.is_main_process:
+                shutil.rmtree(shared)
         config = scratch.model_config(settings, tokenizer)
         for key, value in overrides.items():
             setattr(config, key, value)
@@ -236,7 +240,8 @@ def evaluate_model(task: str, model, tokenizer, dataset, collator, batch_size: i
     from accelerate.utils import gather_object
 
     model.eval()
-    lengths = list(dataset["length"])
+    lengths, n_targets = list(dataset["length"]), list(dataset["n_targets"])
+    inputs = data_lib.model_inputs(dataset)
     loss_sum = torch.zeros((), dtype=torch.float64, device=accelerator.device)
     targets = torch.zeros((), dtype=torch.float64, device=accelerator.device)
     predictions, references = [], []
@@ -244,12 +249,11 @@ def evaluate_model(task: str, model, tokenizer, dataset, collator, batch_size: i
     with torch.no_grad():
         for indices in data_lib.eval_batches(lengths, batch_size, accelerator.process_index,
                                              accelerator.num_processes):
-            rows = dataset.select(indices)
-            batch = collator(list(rows)).to(accelerator.device)
+            batch = collator(inputs, indices).to(accelerator.device)
             with accelerator.autocast():
                 loss, logits = loss_and_logits(task, model, batch)
             loss_sum += loss.double()
-            targets += sum(rows["n_targets"])
+            targets += sum(n_targets[i] for i in indices)
             if task == CLASSIFICATION:
                 predictions += logits.argmax(-1).tolist()
                 references += batch["labels"].tolist()
@@ -371,7 +375,6 @@ def _write_final(accelerator, model, tokenizer, recipe: Recipe, out: Path, resul
         for item in staging.iterdir():
             os.replace(item, out / item.name)  # each file lands whole
         staging.rmdir()
-        shutil.rmtree(out / "tokenizer-init", ignore_errors=True)
     accelerator.wait_for_everyone()
 
 
@@ -380,11 +383,10 @@ def _write_final(accelerator, model, tokenizer, recipe: Recipe, out: Path, resul
 
 def finetune(recipe: Recipe, *, overwrite: bool = False, resume: bool = False,
              progress: Progress | None = None) -> FinetuneResult:
+    import datasets
     import torch
     from accelerate import Accelerator
     from transformers import get_scheduler, set_seed
-
-    import datasets
     from transformers.utils import logging as hf_logging
 
     datasets.disable_progress_bars()  # the run has its own progress bar; per-map bars would drown it
@@ -400,11 +402,6 @@ def finetune(recipe: Recipe, *, overwrite: bool = False, resume: bool = False,
     on_cpu = not torch.cuda.is_available() and not torch.backends.mps.is_available()
     accelerator = Accelerator(mixed_precision=_mixed_precision(train_cfg.precision), cpu=on_cpu)
     main = accelerator.is_main_process
-    if main and checkpoint is None and out.exists():
-        shutil.rmtree(out)  # --overwrite, checked above
-    accelerator.wait_for_everyone()
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
 
     set_seed(train_cfg.seed)  # the same initial weights on every process
     with accelerator.main_process_first():
@@ -416,9 +413,17 @@ def finetune(recipe: Recipe, *, overwrite: bool = False, resume: bool = False,
         tokenized = data_lib.tokenize(recipe, tokenizer, train_rows, validation_rows, labels)
     train_set, validation_set = tokenized.train, tokenized.validation
 
+    # Only now, with data and model ready, does --overwrite remove the old run.
+    if main and checkpoint is None and out.exists():
+        shutil.rmtree(out)
+    accelerator.wait_for_everyone()
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+
     world = accelerator.num_processes
     step_size = train_cfg.batch_size * world * train_cfg.gradient_accumulation
     lengths, n_targets = list(train_set["length"]), list(train_set["n_targets"])  # plain lists: fast to index
+    train_inputs = data_lib.model_inputs(train_set)
     plan = data_lib.StepBatches(lengths, step_size, train_cfg.seed, recipe.data.group_by_length)
     if len(plan) == 0:
         raise LlmtoolError(f"the training data has {len(train_set)} rows, fewer than one step's batch of {step_size} "
@@ -471,7 +476,7 @@ def finetune(recipe: Recipe, *, overwrite: bool = False, resume: bool = False,
                                            train_cfg.gradient_accumulation)
             local_loss = torch.zeros((), dtype=torch.float64, device=accelerator.device)
             for m, indices in enumerate(micro):
-                batch = collator(list(train_set.select(indices))).to(accelerator.device)
+                batch = collator(train_inputs, indices).to(accelerator.device)
                 sync = nullcontext() if m == len(micro) - 1 else accelerator.no_sync(model)
                 with sync, accelerator.autocast():
                     loss_sum, _ = loss_and_logits(task, model, batch)

@@ -109,7 +109,7 @@ def test_pretrain_from_scratch_trains_a_tokenizer_and_packs(tmp_path):
 
     tokenizer = AutoTokenizer.from_pretrained(out)
     assert len(tokenizer) == 300
-    assert not (out / "tokenizer-init").exists()
+    assert not list(tmp_path.glob(".*tokenizer-init"))
 
 
 def test_packing_fills_blocks_without_padding(tiny_gpt2):
@@ -209,6 +209,9 @@ def test_existing_output_dir_is_never_silently_overwritten(run_cli, tmp_path, ti
             "data.max_train_samples=64", "data.validation_split=0", "train.save_every=null", "-o", out]
     result = run_cli(*args)
     assert result.exit_code == 1 and "already exists" in result.stderr and "--overwrite" in result.stderr
+    assert (out / "precious.txt").read_text() == "keep me"
+    result = run_cli(*args, "--overwrite", "data.train=no-such-org/no-such-dataset")  # fails before replacing
+    assert result.exit_code == 1 and "no-such-org/no-such-dataset" in result.stderr
     assert (out / "precious.txt").read_text() == "keep me"
     result = run_cli(*args, "--overwrite", "--json")
     assert result.exit_code == 0, result.output
