@@ -59,7 +59,8 @@ def finetune(
         return
     for key, value in summary.items():
         if value is not None:
-            typer.echo(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+            precise = isinstance(value, float) and key not in ("seconds", "tokens_per_second")
+            typer.echo(f"{key}: {value:.4f}" if precise else f"{key}: {value}")
 
 
 def _is_main_process() -> bool:
