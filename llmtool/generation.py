@@ -170,6 +170,13 @@ def prepare_tokenizer(lm: LoadedModel) -> None:
         tokenizer.padding_side = "left"
 
 
+def position_limit(lm: LoadedModel) -> int | None:
+    """The most positions a decoder-only model can attend over; None where there is no such limit (T5)."""
+    if lm.task == SEQ2SEQ_LM:
+        return None
+    return getattr(lm.model.config, "max_position_embeddings", None)
+
+
 def _token_budgets(lm: LoadedModel, settings: GenerationSettings, lengths: list[int]) -> list[int]:
     """New tokens allowed per prompt: --max-new-tokens, else what --max-length leaves after the prompt."""
     encoder_decoder = lm.task == SEQ2SEQ_LM
@@ -185,8 +192,8 @@ def _token_budgets(lm: LoadedModel, settings: GenerationSettings, lengths: list[
         if budget < 1:
             raise UsageError(f"prompt {i + 1} is {n} tokens, which fills --max-length {settings.max_length}; "
                              "raise --max-length or set --max-new-tokens")
-    limit = getattr(lm.model.config, "max_position_embeddings", None)
-    if limit and not encoder_decoder:
+    limit = position_limit(lm)
+    if limit:
         worst = max(n + b for n, b in zip(lengths, budgets))
         if worst > limit:
             raise UsageError(f"prompt plus new tokens reach {worst} tokens, past this model's limit of {limit}; "
@@ -251,7 +258,7 @@ def generate(lm: LoadedModel, prompts: list[str], settings: GenerationSettings, 
         set_seed(settings.seed)
 
     order = sorted(range(len(prompts)), key=lambda i: lengths[i], reverse=True)
-    limit = None if encoder_decoder else getattr(model.config, "max_position_embeddings", None)
+    limit = position_limit(lm)
     outputs: dict[int, list[list[int]]] = {}
     start = time.perf_counter()
     with torch.inference_mode():

@@ -55,7 +55,7 @@ def resolve_source(name: str) -> str:
             )
         return str(path)
     if _looks_like_path(name):
-        raise LlmtoolError(f"model directory '{name}' does not exist; check the path given to --model")
+        raise LlmtoolError(f"model directory '{name}' does not exist; check the path (--model, or model.name in a recipe)")
     return name
 
 

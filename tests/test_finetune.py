@@ -253,3 +253,22 @@ def test_micro_batches_partition_a_step_across_processes():
     parts = [data.micro_batches(step, rank, 2, 2) for rank in range(2)]
     assert sorted(i for rank in parts for micro in rank for i in micro) == step
     assert all(len(micro) == 4 for rank in parts for micro in rank)
+
+
+def test_bad_model_path_is_one_clear_line_and_writes_nothing(run_cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("LLMTOOL_DEBUG")
+    out = tmp_path / "run"
+    result = run_cli("finetune", ROOT / "recipes/causal-lm.yaml", f"model.name={tmp_path / 'no-model'}", "-o", out)
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [f"Error: model directory '{tmp_path / 'no-model'}' does not exist; "
+                                                  "check the path (--model, or model.name in a recipe)"]
+    assert not out.exists()
+
+
+def test_results_on_stdout_progress_on_stderr(run_cli, tmp_path, tiny_gpt2):
+    result = run_cli("finetune", ROOT / "recipes/causal-lm.yaml", f"model.name={tiny_gpt2}", "train.max_steps=3",
+                     "data.max_train_samples=64", "data.max_eval_samples=8", "train.save_every=null",
+                     "-o", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    assert "steps: 3" in result.stdout and "eval_loss:" in result.stdout
+    assert "training" in result.stderr and "step 3: eval_loss" in result.stderr
