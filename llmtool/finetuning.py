@@ -132,8 +132,6 @@ def _save_checkpoint(accelerator, model, tokenizer, optimizer, scheduler, state:
 
 def _build_tokenizer_and_model(recipe: Recipe, accelerator, out: Path, train_rows, labels, checkpoint: Path | None):
     """From a checkpoint, a pretrained model, or from scratch (a tokenizer trained first)."""
-    import torch
-
     from llmtool import models, scratch
 
     task = recipe.task
@@ -170,8 +168,7 @@ def _build_tokenizer_and_model(recipe: Recipe, accelerator, out: Path, train_row
         config = scratch.model_config(settings, tokenizer)
         for key, value in overrides.items():
             setattr(config, key, value)
-        torch.manual_seed(recipe.train.seed)
-        model = models.auto_model_class(task).from_config(config)
+        model = models.auto_model_class(task).from_config(config)  # seeded by finetune() just before
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if model.config.pad_token_id is None:
@@ -183,8 +180,14 @@ def _build_tokenizer_and_model(recipe: Recipe, accelerator, out: Path, train_row
 
 def _tokenizer_texts(recipe: Recipe, train_rows) -> list[str]:
     if recipe.model.tokenizer_files:
-        return [line for f in recipe.model.tokenizer_files
-                for line in Path(f).expanduser().read_text(encoding="utf-8").splitlines()]
+        lines = []
+        for name in recipe.model.tokenizer_files:
+            try:
+                lines += Path(name).expanduser().read_text(encoding="utf-8").splitlines()
+            except UnicodeDecodeError as err:
+                raise LlmtoolError(f"model.tokenizer_files: '{name}' is not UTF-8 text (byte {err.start}); "
+                                   "re-save it as UTF-8") from None
+        return lines
     columns = ([recipe.data.source_column, recipe.data.target_column] if recipe.task == SEQ2SEQ_LM
                else [recipe.data.text_column])
     return [str(text) for column in columns for text in train_rows[column]]

@@ -272,3 +272,12 @@ def test_results_on_stdout_progress_on_stderr(run_cli, tmp_path, tiny_gpt2):
     assert result.exit_code == 0, result.output
     assert "steps: 3" in result.stdout and "eval_loss:" in result.stdout
     assert "training" in result.stderr and "step 3: eval_loss" in result.stderr
+
+
+def test_non_utf8_tokenizer_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes(b"caf\xe9 au lait\n")
+    recipe = recipe_for("pretrain-gpt2.yaml", tmp_path, f"model.tokenizer_files=[{bad}]", "train.max_steps=1")
+    with pytest.raises(LlmtoolError, match="model.tokenizer_files: .* is not UTF-8"):
+        finetuning.finetune(recipe)
+    assert not (tmp_path / "run").exists()
