@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional
 
+from llmtool import data as data_lib
 from llmtool.errors import UsageError
 
 Task = Literal["causal-lm", "classification", "seq2seq-lm"]
@@ -28,6 +31,7 @@ class ModelSection:
     vocab_size: int = field(default=2000, metadata=_range(64))  # tokenizer trained for a from-scratch model
     tokenizer_files: list[str] = field(default_factory=list)  # texts to train it on (default: training data)
     trust_remote_code: bool = False
+    new_head: bool = False  # accept a head the checkpoint lacks or whose labels differ (it starts untrained)
 
 
 @dataclass
@@ -49,6 +53,7 @@ class DataSection:
     pad_to_max_length: bool = False  # pad every batch to max_length (slower; for comparison)
     max_train_samples: Optional[int] = field(default=None, metadata=_range(1))
     max_eval_samples: Optional[int] = field(default=None, metadata=_range(1))
+    drop_empty: bool = False  # drop rows with an empty text/label cell (and say how many) instead of refusing
 
 
 @dataclass
@@ -190,6 +195,8 @@ def _check_value(value, annotation, where: str, errors: list[str]):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             errors.append(f"{where}: expected a number, got {value!r}")
             return value
+        if not math.isfinite(value):
+            errors.append(f"{where}: must be a finite number, got {value}")
         return float(value)
     if annotation is str:
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
@@ -246,55 +253,6 @@ def _build(cls, data: dict, prefix: str, errors: list[str]):
 # ---------------------------------------------------------------- semantic checks
 
 
-DATA_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet",
-                 ".txt": "text", ".text": "text"}
-
-
-def is_local_data(spec: str) -> bool:
-    return Path(spec).suffix.lower() in DATA_BUILDERS or Path(spec).exists()
-
-
-def _peek_columns(path: Path) -> list[str]:
-    """Column names of a local data file, read cheaply (header or first record); raises ValueError if unreadable."""
-    import csv
-    import json
-
-    builder = DATA_BUILDERS.get(path.suffix.lower())
-    if builder == "parquet":
-        import pyarrow.parquet as pq
-
-        return list(pq.read_schema(path).names)
-    with path.open(encoding="utf-8") as handle:
-        text = handle.read()  # also proves the whole file is UTF-8
-    if not text.strip():
-        raise ValueError("is empty")
-    if builder == "text":
-        return ["text"]
-    if builder == "csv":
-        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-        rows = csv.reader(text.splitlines(), delimiter=delimiter)
-        header = next(rows, [])
-        if next(rows, None) is None:
-            raise ValueError("has a header but no rows")
-        return header
-    first = text.lstrip()
-    if first.startswith("["):
-        records = json.loads(text)
-        if not records:
-            raise ValueError("holds an empty list")
-        return list(records[0])
-    return list(json.loads(first.splitlines()[0]))
-
-
-def _required_columns(recipe: Recipe) -> list[tuple[str, str]]:
-    data = recipe.data
-    if recipe.task == "classification":
-        return [("data.text_column", data.text_column), ("data.label_column", data.label_column)]
-    if recipe.task == "seq2seq-lm":
-        return [("data.source_column", data.source_column), ("data.target_column", data.target_column)]
-    return [("data.text_column", data.text_column)]
-
-
 def _check_data_file(key: str, spec: str, recipe: Recipe, errors: list[str]) -> None:
     path = Path(spec).expanduser()
     if not path.exists():
@@ -303,19 +261,15 @@ def _check_data_file(key: str, spec: str, recipe: Recipe, errors: list[str]) -> 
     if path.is_dir():
         errors.append(f"{key}: '{spec}' is a directory; give a csv, json, jsonl, parquet or txt file")
         return
-    if path.suffix.lower() not in DATA_BUILDERS:
+    if path.suffix.lower() not in data_lib.DATA_BUILDERS:
         errors.append(f"{key}: '{spec}' has an unknown extension; use .csv, .tsv, .json, .jsonl, .parquet or .txt")
         return
     try:
-        columns = _peek_columns(path)
-    except UnicodeDecodeError as err:
-        errors.append(f"{key}: '{spec}' is not UTF-8 text (byte {err.start}); re-save it as UTF-8")
+        columns = data_lib.file_columns(path)
+    except data_lib.DataFileError as err:
+        errors.append(f"{key}: '{spec}' {err}")
         return
-    except (ValueError, OSError) as err:
-        errors.append(f"{key}: '{spec}' {err}" if str(err).startswith(("is ", "has ", "holds ")) else
-                      f"{key}: '{spec}' could not be read ({err})")
-        return
-    for column_key, column in _required_columns(recipe):
+    for column_key, column in data_lib.required_columns(recipe.task, recipe.data):
         if column not in columns:
             hint = difflib.get_close_matches(column, columns, n=1)
             errors.append(f"{column_key}: column '{column}' is not in '{spec}' (columns: {', '.join(columns)})"
@@ -337,6 +291,10 @@ def _semantic_checks(recipe: Recipe, raw: dict, errors: list[str]) -> None:
         if model.config.get("model_type") not in TOKENIZER_KIND:
             errors.append(f"model.config.model_type: expected one of {', '.join(TOKENIZER_KIND)}, "
                           f"got {model.config.get('model_type')!r}")
+        for key, value in model.config.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                errors.append(f"model.config.{key}: must be a finite number, got {value}")
+    _check_positions(recipe, errors)
     for i, spec in enumerate(model.tokenizer_files):
         if not Path(spec).expanduser().is_file():
             errors.append(f"model.tokenizer_files[{i}]: file '{spec}' does not exist")
@@ -344,15 +302,50 @@ def _semantic_checks(recipe: Recipe, raw: dict, errors: list[str]) -> None:
         errors.append("data.packing: only for task causal-lm")
     if data.train is None:
         errors.append("data.train: missing; give a data file (csv/json/jsonl/parquet/txt) or a Hub dataset name")
-    elif recipe.task is not None and is_local_data(data.train):
+    elif recipe.task is not None and data_lib.is_local_data(data.train):
         _check_data_file("data.train", data.train, recipe, errors)
-    if data.validation is not None and recipe.task is not None and is_local_data(data.validation):
+    if data.validation is not None and recipe.task is not None and data_lib.is_local_data(data.validation):
         _check_data_file("data.validation", data.validation, recipe, errors)
     has_validation = data.validation is not None or data.validation_split > 0
     if train.early_stopping_patience is not None and not has_validation:
         errors.append("train.early_stopping_patience: needs validation data (data.validation or data.validation_split)")
     if train.warmup_steps and train.warmup_ratio:
         errors.append("train: set warmup_steps or warmup_ratio, not both")
+
+
+POSITION_KEYS = ("n_positions", "max_position_embeddings")
+
+
+def position_limit(model_config: dict) -> int | None:
+    """The most positions a model config allows (absolute position embeddings); None where it sets no limit."""
+    for key in POSITION_KEYS:
+        if isinstance(model_config.get(key), int) and not isinstance(model_config.get(key), bool):
+            return model_config[key]
+    return None
+
+
+def check_lengths_fit(recipe: Recipe, limit: int | None, where: str) -> list[str]:
+    """data.max_length (or data.block_size when packing) past the model's positions would fail mid-run."""
+    if limit is None:
+        return []
+    data = recipe.data
+    key, value = ("data.block_size", data.block_size) if data.packing else ("data.max_length", data.max_length)
+    if value > limit:
+        return [f"{key}: {value} is past the {limit} positions of {where}; set it to {limit} or less"]
+    return []
+
+
+def _check_positions(recipe: Recipe, errors: list[str]) -> None:
+    model = recipe.model
+    if model.config is not None:
+        errors += check_lengths_fit(recipe, position_limit(model.config), "model.config")
+    elif model.name and (Path(model.name).expanduser() / "config.json").is_file():
+        try:
+            saved = json.loads((Path(model.name).expanduser() / "config.json").read_text(encoding="utf-8"))
+        except (ValueError, OSError):
+            return  # a damaged directory is reported, naming the file, when the model loads
+        if isinstance(saved, dict):
+            errors += check_lengths_fit(recipe, position_limit(saved), f"model '{model.name}'")
 
 
 def load_recipe(path: Path, overrides: list[str] | None = None, output_dir: str | None = None) -> Recipe:

@@ -4,11 +4,96 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from llmtool.config import DATA_BUILDERS, Recipe, is_local_data
 from llmtool.errors import LlmtoolError
 from llmtool.models import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM
+
+if TYPE_CHECKING:
+    from llmtool.config import Recipe
+
+DATA_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet",
+                 ".txt": "text", ".text": "text"}
+
+
+class DataFileError(ValueError):
+    """What is wrong with a local data file, phrased to follow its name: "'x.csv' <message>"."""
+
+
+def is_local_data(spec: str) -> bool:
+    return Path(spec).suffix.lower() in DATA_BUILDERS or Path(spec).exists()
+
+
+def _json_records(text: str) -> list[str]:
+    """Column names of a JSON array or JSON-lines text; every line must be one JSON object (named by its number)."""
+    import json
+
+    first = text.lstrip()
+    if first.startswith("["):
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise DataFileError(f"is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
+        if not records:
+            raise DataFileError("holds an empty list")
+        if not all(isinstance(r, dict) for r in records):
+            raise DataFileError("must be a list of JSON objects (one per row)")
+        return list(records[0])
+    columns = None
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataFileError(f"line {number} is not valid JSON ({err.msg}, column {err.colno}); write one JSON "
+                                "object a line") from None
+        if not isinstance(record, dict):
+            raise DataFileError(f"line {number} is not a JSON object; write one {{\"column\": value, ...}} a line")
+        columns = columns or list(record)
+    return columns or []
+
+
+def file_columns(path: Path) -> list[str]:
+    """Column names of a local data file, after checking that it is readable: UTF-8, not empty, and (JSON lines)
+    one valid object a line. Raises DataFileError saying what is wrong."""
+    import csv
+
+    builder = DATA_BUILDERS.get(path.suffix.lower())
+    try:
+        if builder == "parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        with path.open(encoding="utf-8") as handle:
+            text = handle.read()  # also proves the whole file is UTF-8
+    except UnicodeDecodeError as err:
+        raise DataFileError(f"is not UTF-8 text (byte {err.start}); re-save it as UTF-8") from None
+    except OSError as err:
+        raise DataFileError(f"could not be read ({err.strerror or err})") from None
+    except Exception as err:  # noqa: BLE001 - pyarrow's errors for a damaged parquet file
+        raise DataFileError(f"is not a readable parquet file ({err})") from None
+    if not text.strip():
+        raise DataFileError("is empty")
+    if builder == "text":
+        return ["text"]
+    if builder == "csv":
+        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+        rows = csv.reader(text.splitlines(), delimiter=delimiter)
+        header = next(rows, [])
+        if next(rows, None) is None:
+            raise DataFileError("has a header but no rows")
+        return header
+    return _json_records(text)
+
+
+def required_columns(task: str | None, data) -> list[tuple[str, str]]:
+    """(recipe key, column name) of every column a task reads from `data` (a recipe's data section)."""
+    if task == CLASSIFICATION:
+        return [("data.text_column", data.text_column), ("data.label_column", data.label_column)]
+    if task == SEQ2SEQ_LM:
+        return [("data.source_column", data.source_column), ("data.target_column", data.target_column)]
+    return [("data.text_column", data.text_column)]
 
 
 def _load_one(spec: str, default_split: str, hub_config: str | None):
@@ -22,19 +107,75 @@ def _load_one(spec: str, default_split: str, hub_config: str | None):
             return datasets.load_dataset(builder, data_files=str(path), split="train", **extra)
         name, _, split = spec.partition(":")
         return datasets.load_dataset(name, hub_config, split=split or default_split)
-    except (FileNotFoundError, ValueError, OSError) as err:
+    except (FileNotFoundError, ValueError, OSError, datasets.exceptions.DatasetsError) as err:
         if "offline" in str(err).lower() or "couldn't reach" in str(err).lower():
             raise LlmtoolError(f"dataset '{spec}' is not a local file and the Hub cannot be reached; give a local "
                                "csv/json/jsonl/parquet/txt file") from err
-        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        cause = err.__cause__ or err.__context__ if isinstance(err, datasets.exceptions.DatasetsError) else None
+        first_line = (str(cause or err).strip().splitlines() or [type(err).__name__])[0]
         raise LlmtoolError(f"could not load dataset '{spec}': {first_line}") from err
 
 
-def load_splits(recipe: Recipe):
-    """(train, validation or None) as `datasets.Dataset`s, after the recipe's split and sample limits."""
+def _empty_rows(dataset, column: str) -> list[int]:
+    """Rows (0-based) whose cell is missing or only whitespace, found with Arrow compute (no Python loop)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = dataset.data.column(column)
+    empty = pc.is_null(values)
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(values), ""), False)
+        empty = pc.or_(empty, blank)
+    return pc.indices_nonzero(empty).to_pylist()
+
+
+def clean_rows(dataset, columns: list[tuple[str, str]], source: str, drop_empty: bool):
+    """Refuse (or, with drop_empty, drop) rows with an empty cell in a column the task reads; text columns that
+    hold numbers (a CSV column of digits) become strings. Returns (dataset, rows dropped)."""
+    import datasets
+
+    bad: set[int] = set()
+    for key, column in columns:
+        rows = _empty_rows(dataset, column)
+        if rows and not drop_empty:
+            more = f" and {len(rows) - 1} more" if len(rows) > 1 else ""
+            raise LlmtoolError(f"{source}: row {rows[0] + 1}{more} has an empty '{column}' cell ({key}; rows count "
+                               "from 1 after any header); fill those cells, or set data.drop_empty=true to drop them")
+        bad.update(rows)
+    if bad:
+        dataset = dataset.select(sorted(set(range(len(dataset))) - bad))
+    for key, column in columns:
+        feature = dataset.features[column]
+        if key != "data.label_column" and not (isinstance(feature, datasets.Value) and "string" in feature.dtype):
+            try:
+                dataset = dataset.cast_column(column, datasets.Value("string"))
+            except (ValueError, TypeError) as err:
+                raise LlmtoolError(f"{source}: column '{column}' ({key}) does not hold text ({err})") from None
+    return dataset, len(bad)
+
+
+def load_splits(recipe: Recipe, notify=None):
+    """(train, validation or None) as `datasets.Dataset`s, after the recipe's split and sample limits. Rows with
+    empty cells are refused, or dropped when data.drop_empty is set (`notify` is told how many)."""
     data = recipe.data
+    columns = required_columns(recipe.task, data)
     train = _load_one(data.train, "train", data.hub_config)
     validation = _load_one(data.validation, "validation", data.hub_config) if data.validation else None
+    for name, spec, rows in (("training", data.train, train), ("validation", data.validation, validation)):
+        if rows is None:
+            continue
+        missing = [f"'{column}' ({key})" for key, column in columns if column not in rows.column_names]
+        if missing:
+            raise LlmtoolError(f"{name} data '{spec}' has no column {', '.join(missing)}; its columns are: "
+                               f"{', '.join(rows.column_names)}")
+        cleaned, dropped = clean_rows(rows, columns, f"{name} data '{spec}'", data.drop_empty)
+        if dropped and notify is not None:
+            notify(f"dropped {dropped} row{'s' * (dropped > 1)} with empty cells from the {name} data "
+                   "(data.drop_empty)")
+        if name == "training":
+            train = cleaned
+        else:
+            validation = cleaned
     if validation is None and data.validation_split > 0:
         parts = train.train_test_split(test_size=data.validation_split, seed=recipe.train.seed)
         train, validation = parts["train"], parts["test"]
@@ -49,16 +190,36 @@ def load_splits(recipe: Recipe):
     return train, validation
 
 
+def _describe_types(values: list, column: str, source: str) -> None:
+    """Labels must all be written one way: all text, or all numbers."""
+    kinds: dict[str, int] = {}
+    for row, value in enumerate(values):
+        kinds.setdefault(type(value).__name__, row)
+    kinds.pop("NoneType", None)
+    if any(kind not in ("str", "int", "float", "bool") for kind in kinds):
+        odd = next(kind for kind in kinds if kind not in ("str", "int", "float", "bool"))
+        raise LlmtoolError(f"{source}: label in row {kinds[odd] + 1} of column '{column}' is a {odd}; labels must be "
+                           "text or numbers")
+    numeric = {"int", "float"}
+    if len(kinds) > 1 and not set(kinds) <= numeric:
+        examples = ", ".join(f"row {row + 1} is {values[row]!r}" for row in sorted(kinds.values())[:2])
+        raise LlmtoolError(f"{source}: column '{column}' mixes label types ({', '.join(sorted(kinds))}: {examples}); "
+                           "write every label the same way")
+
+
 def label_names(recipe: Recipe, train, validation) -> list[str]:
     """The sorted set of training labels, as strings; validation labels must be among them."""
     column = recipe.data.label_column
-    values = sorted(set(train[column]), key=lambda v: (str(type(v)), v))
+    train_labels = train[column]
+    _describe_types(train_labels, column, f"training data '{recipe.data.train}'")
+    values = sorted(set(train_labels), key=lambda v: (str(type(v)), v))
     if any(v is None for v in values):
         raise LlmtoolError(f"column '{column}' of the training data has empty labels; fill or drop those rows")
     names = [str(v) for v in values]
     if len(names) < 2:
         raise LlmtoolError(f"column '{column}' has only one label ({names[0]!r}); classification needs two or more")
     if validation is not None:
+        _describe_types(validation[column], column, "validation data")
         unseen = sorted({str(v) for v in validation[column]} - set(names))
         if unseen:
             raise LlmtoolError(f"validation labels {unseen} never occur in the training data; "

@@ -19,10 +19,11 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from llmtool import config as config_lib
 from llmtool import data as data_lib
 from llmtool.config import Recipe
-from llmtool.errors import LlmtoolError
-from llmtool.models import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM
+from llmtool.errors import LlmtoolError, UsageError
+from llmtool.models import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM, Names
 
 CHECKPOINTS = "checkpoints"
 METRICS_CSV = "metrics.csv"
@@ -130,24 +131,63 @@ def _save_checkpoint(accelerator, model, tokenizer, optimizer, scheduler, state:
 # ---------------------------------------------------------------- model and data
 
 
-def _build_tokenizer_and_model(recipe: Recipe, accelerator, out: Path, train_rows, labels, checkpoint: Path | None):
-    """From a checkpoint, a pretrained model, or from scratch (a tokenizer trained first)."""
+RECIPE_MODEL_NAMES = Names(model="model.name", task="task", new_head="model.new_head: true")
+
+
+def saved_label_order(config, labels: list[str], model_name: str, new_head: bool) -> tuple[list[str], bool]:
+    """Labels in the order of a trained classifier's head when it already knows them (its head is kept), else
+    (with new_head) as given, for a new head. Returns (labels, whether the head is replaced)."""
+    saved = [str(config.id2label[i]) for i in range(len(config.id2label))]
+    if sorted(saved) == sorted(labels):
+        return saved, False
+    if saved == [f"LABEL_{i}" for i in range(len(saved))] and sorted(labels) == sorted(map(str, range(len(saved)))):
+        return [str(i) for i in range(len(saved))], False  # a head trained on integer labels, named by default
+    if new_head:
+        return labels, True
+    raise LlmtoolError(f"model '{model_name}' classifies into {saved}, but the training data's labels are {labels}; "
+                       "relabel the data, or set model.new_head: true to train a new head for these labels")
+
+
+def _build_tokenizer_and_model(recipe: Recipe, accelerator, out: Path, train_rows, labels, checkpoint: Path | None,
+                               progress: Progress):
+    """From a checkpoint, a pretrained model, or from scratch (a tokenizer trained first). Returns (tokenizer,
+    model, labels): a trained classifier keeps its own label order."""
     from llmtool import models, scratch
 
     task = recipe.task
     overrides = {}
+    new_head = recipe.model.new_head or task == CLASSIFICATION  # a classifier from a base model: the usual case
+    if labels is not None and recipe.model.name and checkpoint is None:
+        source = models.resolve_source(recipe.model.name, RECIPE_MODEL_NAMES)
+        if Path(source).is_dir():
+            models.check_model_files(Path(source))
+        saved = models.load_config(source, recipe.model.trust_remote_code, RECIPE_MODEL_NAMES)
+        if models.head_status(saved, task) == models.HEAD_SAVED:
+            labels, replaced = saved_label_order(saved, labels, recipe.model.name, recipe.model.new_head)
+            new_head = replaced
+            if replaced and accelerator.is_main_process:
+                progress.message(f"model.new_head: a new classification head for labels {labels} replaces the "
+                                 f"model's head for {[saved.id2label[i] for i in range(len(saved.id2label))]}")
     if labels is not None:
         overrides = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
                      "label2id": {name: i for i, name in enumerate(labels)}}
     if checkpoint is not None:
         tokenizer = models.load_tokenizer(str(checkpoint))
         model = models.auto_model_class(task).from_pretrained(checkpoint, use_safetensors=True)
+        if labels is not None:  # the run's own label order, as it was first set up
+            labels = [str(model.config.id2label[i]) for i in range(len(model.config.id2label))]
     elif recipe.model.name:
         lm = models.load_model(recipe.model.name, task=task, device="cpu", dtype="fp32",
-                               trust_remote_code=recipe.model.trust_remote_code, **overrides)
+                               trust_remote_code=recipe.model.trust_remote_code, allow_new_head=new_head,
+                               names=RECIPE_MODEL_NAMES, **overrides)
         tokenizer, model = lm.tokenizer, lm.model
+        problems = config_lib.check_lengths_fit(recipe, config_lib.position_limit(model.config.to_dict()),
+                                                f"model '{recipe.model.name}'")
+        if problems:
+            raise UsageError(problems[0])
         if recipe.model.tokenizer:
-            tokenizer = models.load_tokenizer(recipe.model.tokenizer, recipe.model.trust_remote_code)
+            tokenizer = models.load_tokenizer(recipe.model.tokenizer, recipe.model.trust_remote_code,
+                                              RECIPE_MODEL_NAMES)
     else:
         settings = recipe.model.config
         if recipe.model.tokenizer:
@@ -175,7 +215,7 @@ def _build_tokenizer_and_model(recipe: Recipe, accelerator, out: Path, train_row
         model.config.pad_token_id = tokenizer.pad_token_id
     tokenizer.padding_side = "right"
     model.train()
-    return tokenizer, model
+    return tokenizer, model, labels
 
 
 def _tokenizer_texts(recipe: Recipe, train_rows) -> list[str]:
@@ -408,9 +448,10 @@ def finetune(recipe: Recipe, *, overwrite: bool = False, resume: bool = False,
 
     set_seed(train_cfg.seed)  # the same initial weights on every process
     with accelerator.main_process_first():
-        train_rows, validation_rows = data_lib.load_splits(recipe)
+        train_rows, validation_rows = data_lib.load_splits(recipe, notify=progress.message if main else None)
     labels = data_lib.label_names(recipe, train_rows, validation_rows) if task == CLASSIFICATION else None
-    tokenizer, model = _build_tokenizer_and_model(recipe, accelerator, out, train_rows, labels, checkpoint)
+    tokenizer, model, labels = _build_tokenizer_and_model(recipe, accelerator, out, train_rows, labels, checkpoint,
+                                                          progress)
     set_seed(train_cfg.seed + accelerator.process_index)  # dropout: its own stream on each process
     with accelerator.main_process_first():
         tokenized = data_lib.tokenize(recipe, tokenizer, train_rows, validation_rows, labels)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -12,6 +13,10 @@ from llmtool.errors import LlmtoolError, UsageError
 from llmtool.models import SEQ2SEQ_LM, LoadedModel
 
 DEFAULT_MAX_LENGTH = 50  # total length (prompt + new tokens), as transformers' own default
+MAX_SEED = 2**32 - 1  # numpy's seed range, which transformers.set_seed also seeds
+# An encoder-decoder with relative positions (T5) has no hard limit; past its tokenizer's stated length (or this,
+# where none is stated) a request for more new tokens is a typo, not a plan.
+ENCODER_DECODER_FALLBACK_LIMIT = 2048
 
 
 @dataclass
@@ -35,9 +40,15 @@ class GenerationSettings:
             return self.do_sample
         return self.temperature != 1.0 or self.top_k is not None or self.top_p is not None
 
-    def validate(self) -> None:
-        """Raise one UsageError that lists every bad value."""
+    def validate(self, prompts: int | None = None, streaming: bool = False) -> None:
+        """Raise one UsageError that lists every bad value (and, given the prompt count, a bad --stream)."""
         problems = []
+        for flag, value in (("--temperature", self.temperature), ("--top-p", self.top_p),
+                            ("--repetition-penalty", self.repetition_penalty)):
+            if value is not None and not math.isfinite(value):
+                problems.append(f"{flag} must be a finite number (got {value})")
+        if problems:  # the range checks below would pass NaN through
+            raise UsageError("; ".join(problems))
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             problems.append(f"--max-new-tokens must be at least 1 (got {self.max_new_tokens})")
         if self.max_length < 1:
@@ -57,8 +68,13 @@ class GenerationSettings:
             problems.append(f"--repetition-penalty must be above 0 (got {self.repetition_penalty})")
         if self.no_repeat_ngram_size is not None and self.no_repeat_ngram_size < 1:
             problems.append(f"--no-repeat-ngram-size must be at least 1 (got {self.no_repeat_ngram_size})")
+        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
+            problems.append(f"--seed must be between 0 and {MAX_SEED} (got {self.seed})")
         if self.batch_size < 1:
             problems.append(f"--batch-size must be at least 1 (got {self.batch_size})")
+        if streaming and ((prompts is not None and prompts != 1) or self.num_return_sequences != 1):
+            problems.append(f"--stream prints one generation as it comes: give one prompt (got {prompts}) and one "
+                            "returned sequence")
         if problems:
             raise UsageError("; ".join(problems))
 
@@ -177,6 +193,14 @@ def position_limit(lm: LoadedModel) -> int | None:
     return getattr(lm.model.config, "max_position_embeddings", None)
 
 
+def output_limit(lm: LoadedModel) -> int | None:
+    """The most new tokens an encoder-decoder is asked for: its tokenizer's stated length, else a fixed bound."""
+    if lm.task != SEQ2SEQ_LM:
+        return None
+    stated = getattr(lm.tokenizer, "model_max_length", None)
+    return stated if isinstance(stated, int) and 0 < stated < 1_000_000 else ENCODER_DECODER_FALLBACK_LIMIT
+
+
 def _token_budgets(lm: LoadedModel, settings: GenerationSettings, lengths: list[int]) -> list[int]:
     """New tokens allowed per prompt: --max-new-tokens, else what --max-length leaves after the prompt."""
     encoder_decoder = lm.task == SEQ2SEQ_LM
@@ -192,6 +216,10 @@ def _token_budgets(lm: LoadedModel, settings: GenerationSettings, lengths: list[
         if budget < 1:
             raise UsageError(f"prompt {i + 1} is {n} tokens, which fills --max-length {settings.max_length}; "
                              "raise --max-length or set --max-new-tokens")
+    longest = output_limit(lm)
+    if longest and max(budgets) > longest:
+        raise UsageError(f"{max(budgets)} new tokens asked for, past the {longest} this encoder-decoder model's "
+                         "outputs are made for; lower --max-new-tokens/--max-length")
     limit = position_limit(lm)
     if limit:
         worst = max(n + b for n, b in zip(lengths, budgets))
@@ -243,9 +271,7 @@ def generate(lm: LoadedModel, prompts: list[str], settings: GenerationSettings, 
     import torch
     from transformers import set_seed
 
-    settings.validate()
-    if streamer is not None and (len(prompts) != 1 or settings.num_return_sequences != 1):
-        raise UsageError("--stream works with one prompt and one returned sequence")
+    settings.validate(len(prompts), streaming=streamer is not None)
     prepare_tokenizer(lm)
     tokenizer, model = lm.tokenizer, lm.model
     encoder_decoder = lm.task == SEQ2SEQ_LM

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,21 @@ class LoadedModel:
     source: str
 
 
+@dataclass(frozen=True)
+class Names:
+    """How the caller's user spells the settings a model error points to: CLI flags for a command, recipe keys
+    for a recipe. The domain raises in its own terms and names only what the caller gave it."""
+
+    model: str = "the model name"
+    task: str = "the task"
+    new_head: str | None = None  # the switch that accepts a newly initialised head, if the caller has one
+
+
+# What a checkpoint holds for a task: the trained head, none (transformers would add an untrained one), or no
+# such head exists in transformers for that model family.
+HEAD_SAVED, HEAD_NEW, HEAD_NONE = "saved", "new", "none"
+
+
 def default_generation_model() -> str:
     return os.environ.get("LLMTOOL_MODEL") or DEFAULT_GENERATION_MODEL
 
@@ -44,18 +60,18 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name
 
 
-def resolve_source(name: str) -> str:
+def resolve_source(name: str, names: Names = Names()) -> str:
     """A local model directory (checked) or a Hub id (left to transformers)."""
     path = Path(name).expanduser()
     if path.exists():
         if not path.is_dir() or not (path / "config.json").is_file():
             raise LlmtoolError(
-                f"'{name}' is not a model directory (no config.json); point --model at a folder written by "
+                f"'{name}' is not a model directory (no config.json); point {names.model} at a folder written by "
                 "save_pretrained, or at a Hub id"
             )
         return str(path)
     if _looks_like_path(name):
-        raise LlmtoolError(f"model directory '{name}' does not exist; check the path (--model, or model.name in a recipe)")
+        raise LlmtoolError(f"model directory '{name}' does not exist; check {names.model}")
     return name
 
 
@@ -65,43 +81,153 @@ def _hub_offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE)
 
 
-def _load_error(name: str, err: Exception) -> LlmtoolError:
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+def _one_line(err: BaseException, limit: int = 240) -> str:
+    """A multi-line library message folded into one line (validation errors put the detail on later lines)."""
+    text = " ".join(part.strip() for part in str(err).splitlines() if part.strip()) or type(err).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _load_error(name: str, err: Exception, names: Names) -> LlmtoolError:
+    """For Hub ids only: a local directory's problems are reported by `check_model_files` and `_damaged`."""
     if _hub_offline():
         return LlmtoolError(
             f"model '{name}' is not a local directory and not in the Hugging Face cache, and the Hub is offline "
-            "(HF_HUB_OFFLINE=1); pass --model with a directory saved by save_pretrained (or set LLMTOOL_MODEL), "
-            "or go online to download it"
+            f"(HF_HUB_OFFLINE=1); set {names.model} to a directory saved by save_pretrained, or go online to "
+            "download it"
         )
-    first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return LlmtoolError(f"could not load model '{name}': {first_line}")
+    return LlmtoolError(f"could not load model '{name}': {_first_line(err)}")
 
 
-def load_config(source: str, trust_remote_code: bool = False, **overrides: Any):
+def _damaged(path: Path, what: str) -> LlmtoolError:
+    return LlmtoolError(f"'{path}' {what}; the model directory is damaged: save the model again or copy it anew")
+
+
+def _check_json(path: Path) -> Any:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise _damaged(path, f"is not UTF-8 text (byte {err.start})") from None
+    if not text.strip():
+        raise _damaged(path, "is empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise _damaged(path, f"is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
+
+
+SAFETENSORS_PROBLEMS = {
+    "header too small": "is empty or cut short",
+    "file not fully covered": "is cut short (truncated)",
+    "header too large": "is not a safetensors file (its header is garbage)",
+    "invalid header": "is not a safetensors file (its header is garbage)",
+}
+
+
+def check_model_files(directory: Path) -> None:
+    """Damage in a local model directory, found before transformers turns it into an obscure error: each JSON file
+    parses, and each safetensors file has a whole header that covers the file exactly (cheap: no tensor is read)."""
+    from safetensors import SafetensorError, safe_open
+
+    config = _check_json(directory / "config.json")
+    if not isinstance(config, dict):
+        raise _damaged(directory / "config.json", "is not a JSON object")
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json",
+                 "model.safetensors.index.json"):
+        if (directory / name).is_file():
+            _check_json(directory / name)
+    for weights in sorted(directory.glob("*.safetensors")):
+        try:
+            with safe_open(str(weights), framework="pt"):
+                pass
+        except SafetensorError as err:
+            detail = str(err).lower()
+            what = next((v for k, v in SAFETENSORS_PROBLEMS.items() if k in detail), f"is unreadable ({err})")
+            raise _damaged(weights, what) from None
+
+
+def load_config(source: str, trust_remote_code: bool = False, names: Names = Names(), **overrides: Any):
     """The model's config; `overrides` (num_labels, id2label, ...) replace saved values."""
     from transformers import AutoConfig
 
     try:
         return AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code, **overrides)
-    except (OSError, ValueError) as err:
-        raise _load_error(source, err) from err
+    except Exception as err:  # noqa: BLE001 - a local config's problem is named whatever transformers raised
+        if Path(source).is_dir():
+            raise _damaged(Path(source) / "config.json", f"is not a valid model config ({_one_line(err)})") from err
+        if isinstance(err, (OSError, ValueError)):
+            raise _load_error(source, err, names) from err
+        raise
 
 
-def infer_task(config) -> str:
+def _architecture_task(name: str, config) -> str | None:
+    encoder_decoder = getattr(config, "is_encoder_decoder", False)
+    if name.endswith("ForSequenceClassification"):
+        return CLASSIFICATION
+    if encoder_decoder and name.endswith(("ForConditionalGeneration", "WithLMHeadModel")):
+        return SEQ2SEQ_LM
+    if not encoder_decoder and name.endswith(("LMHeadModel", "ForCausalLM")):
+        return CAUSAL_LM
+    return None
+
+
+def infer_task(config, names: Names = Names()) -> str:
     """The task a checkpoint is for, from its config: encoder-decoder, classifier, encoder, or decoder."""
     from transformers import MODEL_FOR_CAUSAL_LM_MAPPING
 
-    architectures = config.architectures or []
+    saved = [_architecture_task(a, config) for a in config.architectures or []]
     if getattr(config, "is_encoder_decoder", False):
         return SEQ2SEQ_LM
-    if any(a.endswith("ForSequenceClassification") for a in architectures):
+    if CLASSIFICATION in saved:
         return CLASSIFICATION
     if config.model_type in ENCODER_MODEL_TYPES:
         return CLASSIFICATION
-    if any(a.endswith(("LMHeadModel", "ForCausalLM")) for a in architectures):
+    if CAUSAL_LM in saved:
         return CAUSAL_LM
     if type(config) in MODEL_FOR_CAUSAL_LM_MAPPING:
         return CAUSAL_LM
-    raise UsageError(f"cannot tell what task a '{config.model_type}' model is for; pass --task ({', '.join(TASKS)})")
+    raise UsageError(f"cannot tell what task a '{config.model_type}' model is for; set {names.task} "
+                     f"({', '.join(TASKS)})")
+
+
+def _task_mapping(task: str):
+    import transformers
+
+    return {
+        CAUSAL_LM: transformers.MODEL_FOR_CAUSAL_LM_MAPPING,
+        SEQ2SEQ_LM: transformers.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING,
+        CLASSIFICATION: transformers.MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING,
+    }[task]
+
+
+def head_status(config, task: str) -> str:
+    """HEAD_SAVED when the checkpoint was saved with `task`'s head (or, saved without architectures, is naturally
+    for it), HEAD_NEW when transformers would add an untrained one, HEAD_NONE when the family has no such head."""
+    if type(config) not in _task_mapping(task):
+        return HEAD_NONE
+    if not config.architectures:
+        return HEAD_SAVED if infer_task(config) == task else HEAD_NEW
+    return HEAD_SAVED if any(_architecture_task(a, config) == task for a in config.architectures) else HEAD_NEW
+
+
+def possible_tasks(config) -> list[str]:
+    return [task for task in TASKS if type(config) in _task_mapping(task)]
+
+
+def check_task(name: str, config, task: str, allow_new_head: bool, names: Names = Names()) -> None:
+    """Refuse a task the checkpoint cannot do; a newly initialised head only when the caller accepts one."""
+    status = head_status(config, task)
+    if status == HEAD_NONE:
+        raise UsageError(f"model '{name}' is a {config.model_type} model, which has no {task} form in transformers; "
+                         f"it can be loaded as: {', '.join(possible_tasks(config)) or 'none of ' + ', '.join(TASKS)}")
+    if status == HEAD_NEW and not allow_new_head:
+        saved = ", ".join(config.architectures or []) or config.model_type
+        accept = f"; {names.new_head} accepts that" if names.new_head else ""
+        raise UsageError(f"model '{name}' was saved as {saved}, without a trained {task} head: as {task} it would "
+                         f"run with a randomly initialised head{accept}")
 
 
 def select_device(requested: str | None = None) -> "torch.device":
@@ -149,13 +275,44 @@ def auto_model_class(task: str):
     }[task]
 
 
-def load_tokenizer(source: str, trust_remote_code: bool = False):
+def load_tokenizer(source: str, trust_remote_code: bool = False, names: Names = Names()):
+    """The tokenizer of a local directory or Hub id; one with no vocabulary (files missing or emptied) is refused."""
     from transformers import AutoTokenizer
 
+    local = Path(source).is_dir()
     try:
-        return AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as err:
-        raise _load_error(source, err) from err
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    except Exception as err:  # noqa: BLE001 - the tokenizers library raises bare Exceptions for bad files
+        if local:
+            raise LlmtoolError(f"the tokenizer files in '{source}' could not be loaded ({_first_line(err)}); copy "
+                               "them again from where the model was saved") from err
+        if isinstance(err, (OSError, ValueError)):
+            raise _load_error(source, err, names) from err
+        raise
+    specials = set(tokenizer.all_special_tokens)
+    if not any(token not in specials for token in tokenizer.get_vocab()):
+        raise LlmtoolError(f"the tokenizer in '{source}' has an empty vocabulary (its tokenizer.json, vocab or "
+                           "merges files are missing or emptied); copy them again from where the model was saved")
+    return tokenizer
+
+
+# Unexpected weights beyond this share of the checkpoint mean its config.json no longer describes it; a few are
+# normal (older checkpoints carry buffers that newer code no longer keeps).
+UNEXPECTED_WEIGHTS_LIMIT = 0.25
+
+
+def _check_loading_info(source: str, model, info: dict, head: str) -> None:
+    """A local checkpoint saved with this head must fill every weight, and mostly with weights its config knows."""
+    if head != HEAD_SAVED or not Path(source).is_dir():
+        return  # a new head is missing by design; Hub checkpoints are left to transformers' own report
+    missing, unexpected = sorted(info.get("missing_keys", [])), sorted(info.get("unexpected_keys", []))
+    if missing:
+        raise _damaged(Path(source), f"lacks {len(missing)} weights that its config.json needs (e.g. "
+                                     f"'{missing[0]}'), so the weights file is damaged or from another model")
+    expected = len(model.state_dict())
+    if len(unexpected) > UNEXPECTED_WEIGHTS_LIMIT * (expected + len(unexpected)):
+        raise _damaged(Path(source), f"holds {len(unexpected)} weights that its config.json does not describe (e.g. "
+                                     f"'{unexpected[0]}'), so config.json and the weights disagree")
 
 
 def load_model(
@@ -167,36 +324,55 @@ def load_model(
     device: str | None = None,
     dtype: str = "auto",
     trust_remote_code: bool = False,
+    allow_new_head: bool = False,
+    names: Names = Names(),
     **config_overrides: Any,
 ) -> LoadedModel:
-    """Load tokenizer and model for `task` (inferred from the config when None), ready for inference."""
+    """Load tokenizer and model for `task` (inferred from the config when None), ready for inference.
+
+    A local directory is checked for damage first; a task whose head the checkpoint lacks is refused unless
+    `allow_new_head` (fine-tuning a classifier from a base model is the usual case)."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # per-tensor "Loading weights" bars are noise on a CLI's stderr
-    source = resolve_source(name)
+    source = resolve_source(name, names)
     if task is not None and task not in TASKS:
-        raise UsageError(f"unknown --task '{task}'; choose one of {', '.join(TASKS)}")
-    config = load_config(source, trust_remote_code, **config_overrides)
-    task = task or infer_task(config)
+        raise UsageError(f"unknown task '{task}' ({names.task}); choose one of {', '.join(TASKS)}")
+    if Path(source).is_dir():
+        check_model_files(Path(source))
+    config = load_config(source, trust_remote_code, names, **config_overrides)
+    given = task
+    task = task or infer_task(config, names)
     if task not in allowed_tasks:
-        raise UsageError(
-            f"model '{name}' is a {config.model_type} {task} model, but {verb} needs one of: "
-            f"{', '.join(allowed_tasks)} (use --task to override)"
-        )
+        how = f"asked for with {names.task}" if given else "read from its config"
+        raise UsageError(f"model '{name}' is a {config.model_type} {task} model ({how}), but {verb} needs one of: "
+                         f"{', '.join(allowed_tasks)}")
+    check_task(name, config, task, allow_new_head, names)
+    head = head_status(config, task)
     torch_device = select_device(device)
     torch_dtype = select_dtype(dtype, torch_device)
-    tokenizer = load_tokenizer(source, trust_remote_code)
+    tokenizer = load_tokenizer(source, trust_remote_code, names)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the load report is checked below and said in one line, not as a table
     try:
-        model = auto_model_class(task).from_pretrained(
+        model, info = auto_model_class(task).from_pretrained(
             source, config=config, dtype=torch_dtype, trust_remote_code=trust_remote_code,
-            use_safetensors=True,
+            use_safetensors=True, output_loading_info=True, ignore_mismatched_sizes=allow_new_head,
         )
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, RuntimeError) as err:
         if "safetensors" in str(err).lower():
             raise LlmtoolError(
                 f"model '{name}' has no safetensors weights; llmtool does not unpickle .bin checkpoints. "
                 "Convert it with save_pretrained(..., safe_serialization=True)"
             ) from err
-        raise _load_error(name, err) from err
+        if Path(source).is_dir():
+            if "mismatched" in str(err).lower():
+                raise _damaged(Path(source), "holds weights whose shapes differ from what its config.json "
+                                             "describes") from err
+            raise _damaged(Path(source), f"could not be loaded ({_first_line(err)})") from err
+        raise _load_error(name, err, names) from err
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    _check_loading_info(source, model, info, head)
     model.to(torch_device).eval()
     return LoadedModel(model=model, tokenizer=tokenizer, task=task, device=torch_device, source=source)

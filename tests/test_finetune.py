@@ -261,7 +261,7 @@ def test_bad_model_path_is_one_clear_line_and_writes_nothing(run_cli, tmp_path, 
     result = run_cli("finetune", ROOT / "recipes/causal-lm.yaml", f"model.name={tmp_path / 'no-model'}", "-o", out)
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [f"Error: model directory '{tmp_path / 'no-model'}' does not exist; "
-                                                  "check the path (--model, or model.name in a recipe)"]
+                                                  "check model.name"]
     assert not out.exists()
 
 

@@ -264,9 +264,10 @@ def test_all_bad_values_reported_at_once(run_cli, tiny_gpt2):
     assert "--top-p" in str(result.exception) and "--batch-size" in str(result.exception)
 
 
-def test_stream_needs_one_prompt(run_cli, tiny_gpt2):
+def test_stream_needs_one_prompt_and_writes_nothing_before_refusing(run_cli, tiny_gpt2):
     result = run_cli("generate", "--model", tiny_gpt2, "a", "b", "--stream")
-    assert isinstance(result.exception, UsageError) and "--stream works with one prompt" in str(result.exception)
+    assert isinstance(result.exception, UsageError) and "give one prompt (got 2)" in str(result.exception)
+    assert result.stdout == ""
 
 
 def test_encoder_model_is_refused(run_cli, tiny_bert):

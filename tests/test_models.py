@@ -29,14 +29,15 @@ def test_load_model_picks_the_auto_class(tiny_models, family, auto_class_name):
     assert lm.device.type == "cpu"
 
 
-def test_task_override(tiny_gpt2):
-    lm = models.load_model(str(tiny_gpt2), task=models.CLASSIFICATION, device="cpu", num_labels=3)
+def test_task_override_with_a_new_head(tiny_gpt2):
+    lm = models.load_model(str(tiny_gpt2), task=models.CLASSIFICATION, device="cpu", num_labels=3,
+                           allow_new_head=True)
     assert type(lm.model).__name__ == "GPT2ForSequenceClassification"
 
 
 def test_unknown_task_is_rejected(tiny_gpt2):
-    with pytest.raises(UsageError, match="unknown --task 'chat'"):
-        models.load_model(str(tiny_gpt2), task="chat")
+    with pytest.raises(UsageError, match="unknown task 'chat' \\(--task\\)"):
+        models.load_model(str(tiny_gpt2), task="chat", names=models.Names(task="--task"))
 
 
 def test_missing_directory(tmp_path):
@@ -50,8 +51,8 @@ def test_directory_without_config(tmp_path):
 
 
 def test_hub_id_while_offline_says_how_to_fix():
-    with pytest.raises(LlmtoolError, match="Hub is offline .*--model"):
-        models.load_model("some-org/some-model-that-is-not-cached")
+    with pytest.raises(LlmtoolError, match="Hub is offline .*set --model to a directory"):
+        models.load_model("some-org/some-model-that-is-not-cached", names=models.Names(model="--model"))
 
 
 def test_default_model_env(monkeypatch):

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from llmtool.commands.options import DeviceOption, DtypeOption, TrustRemoteCodeOption
+from llmtool.commands.options import MODEL_OPTION_NAMES, DeviceOption, DtypeOption, NewHeadOption, TrustRemoteCodeOption
 from llmtool.errors import LlmtoolError, UsageError
 
 
@@ -35,6 +35,7 @@ def generate(
     device: DeviceOption = None,
     dtype: DtypeOption = "auto",
     trust_remote_code: TrustRemoteCodeOption = False,
+    new_head: NewHeadOption = False,
 ) -> None:
     """Generate text from prompts with a causal LM (GPT-2 style) or an encoder-decoder model (T5 style).
 
@@ -60,14 +61,16 @@ def generate(
         batch_size=batch_size, block_words=generation.read_block_words(block_words, block_default),
     )
     settings.validate()
-    texts = _collect_prompts(prompts, file)
     if stream and json_output:
         raise UsageError("--stream and --json do not mix; choose one")
+    texts = _collect_prompts(prompts, file)
+    settings.validate(len(texts), streaming=stream)  # before anything reaches stdout
 
     model = model or models.default_generation_model()
     lm = models.load_model(
         model, task=task, allowed_tasks=(models.CAUSAL_LM, models.SEQ2SEQ_LM),
         verb="generate", device=device, dtype=dtype, trust_remote_code=trust_remote_code,
+        allow_new_head=new_head, names=MODEL_OPTION_NAMES,
     )
     streamer = None
     if stream:

@@ -4,6 +4,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from llmtool.models import Names
+
 DeviceOption = Annotated[
     Optional[str], typer.Option(help="cpu, cuda, cuda:N or mps. (default: cuda if present, else mps, else cpu)", show_default=False)
 ]
@@ -11,3 +13,9 @@ DtypeOption = Annotated[str, typer.Option(help="auto, fp32, fp16 or bf16 (auto: 
 TrustRemoteCodeOption = Annotated[
     bool, typer.Option("--trust-remote-code", help="Allow running Python code shipped with a Hub model (off by default).")
 ]
+NewHeadOption = Annotated[
+    bool, typer.Option("--new-head", help="Accept a task whose head the checkpoint lacks (it starts untrained).")
+]
+
+# How model errors name the settings for a command's user (models.py is light: no torch at import).
+MODEL_OPTION_NAMES = Names(model="--model", task="--task", new_head="--new-head")
