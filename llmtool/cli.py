@@ -12,7 +12,7 @@ import typer
 
 from llmtool import __version__
 from llmtool.commands import COMMANDS
-from llmtool.errors import LlmtoolError
+from llmtool.errors import Interrupted, LlmtoolError
 
 app = typer.Typer(
     name="llmtool",
@@ -25,17 +25,19 @@ app = typer.Typer(
 
 
 def _friendly_errors(command):
-    """User errors become one red line and an exit code; LLMTOOL_DEBUG=1 re-raises them with the traceback."""
+    """User errors (and Ctrl-C) become one red line and an exit code; LLMTOOL_DEBUG=1 re-raises them."""
 
     @functools.wraps(command)
     def run(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except LlmtoolError as err:
+        except (LlmtoolError, KeyboardInterrupt) as err:
             if os.environ.get("LLMTOOL_DEBUG"):
                 raise
             from llmtool.commands._output import print_error
 
+            if isinstance(err, KeyboardInterrupt):  # Ctrl-C outside a training loop: nothing to resume
+                err = Interrupted("interrupted")
             print_error(str(err))
             raise typer.Exit(err.exit_code) from None
 

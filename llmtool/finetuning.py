@@ -19,13 +19,14 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from llmtool import checkpoints
 from llmtool import config as config_lib
 from llmtool import data as data_lib
+from llmtool.rundir import RunDirectory
 from llmtool.config import Recipe
-from llmtool.errors import LlmtoolError, UsageError
+from llmtool.errors import Interrupted, LlmtoolError, UsageError
 from llmtool.models import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM, Names
 
-CHECKPOINTS = "checkpoints"
 METRICS_CSV = "metrics.csv"
 LOSS_PNG = "loss.png"
 TASK_METRICS = {CLASSIFICATION: ["accuracy", "f1"], CAUSAL_LM: ["perplexity"], SEQ2SEQ_LM: ["exact_match"]}
@@ -53,79 +54,6 @@ class FinetuneResult:
     stopped_early: bool = False
     seconds: float = 0.0
     tokens_per_second: float = 0.0
-
-
-# ---------------------------------------------------------------- output directory and checkpoints
-
-
-def latest_checkpoint(out: Path) -> Path | None:
-    """The newest complete checkpoint. Checkpoints appear by an atomic rename, so a listed one is whole."""
-    root = out / CHECKPOINTS
-    if not root.is_dir():
-        return None
-    done = [p for p in root.glob("step-*") if p.is_dir() and (p / "trainer_state.json").is_file()]
-    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
-
-
-def _check_output_dir(out: Path, overwrite: bool, resume: bool) -> Path | None:
-    if resume:
-        checkpoint = latest_checkpoint(out)
-        if checkpoint is None:
-            raise LlmtoolError(f"nothing to resume: '{out}' has no complete checkpoint; set train.save_every to "
-                               "write checkpoints, or drop --resume")
-        return checkpoint
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise LlmtoolError(f"output directory '{out}' already exists; pass --overwrite to replace it, --resume to "
-                           "continue its run, or choose another with output_dir=DIR")
-    return None
-
-
-def _rng_state() -> dict:
-    import torch
-
-    return {"cpu": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-
-
-def _restore_rng(state: dict) -> None:
-    import torch
-
-    torch.set_rng_state(state["cpu"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _save_model(accelerator, model, tokenizer, directory: Path) -> None:
-    state_dict = accelerator.get_state_dict(model)  # a collective under FSDP/DeepSpeed: every process calls it
-    if accelerator.is_main_process:
-        accelerator.unwrap_model(model).save_pretrained(directory, state_dict=state_dict, safe_serialization=True)
-        tokenizer.save_pretrained(directory)
-
-
-def _save_checkpoint(accelerator, model, tokenizer, optimizer, scheduler, state: dict, out: Path, keep: int) -> None:
-    import torch
-
-    root = out / CHECKPOINTS
-    final = root / f"step-{state['step']:07d}"
-    tmp = root / f".tmp-step-{state['step']:07d}"
-    if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-    accelerator.wait_for_everyone()
-    _save_model(accelerator, model, tokenizer, tmp)
-    torch.save(_rng_state(), tmp / f"rng-{accelerator.process_index}.pt")
-    if accelerator.is_main_process:
-        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-        torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
-        (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-        kept = sorted((p for p in root.glob("step-*") if p.is_dir()), key=lambda p: int(p.name.split("-")[1]))
-        for old in kept[:-keep]:
-            shutil.rmtree(old)
-    accelerator.wait_for_everyone()
 
 
 # ---------------------------------------------------------------- model and data
@@ -400,25 +328,38 @@ def _library_versions() -> dict:
     return versions
 
 
-def _write_final(accelerator, model, tokenizer, recipe: Recipe, out: Path, results: dict) -> None:
-    """The final model, tokenizer, resolved recipe and versions in the output directory, loadable by pipeline()."""
+def _write_final(accelerator, model, tokenizer, recipe: Recipe, work: Path, out: Path, results: dict) -> None:
+    """The final model, tokenizer, resolved recipe and versions in the run's directory, loadable by pipeline().
+    Written to a staging directory first, then moved in file by file: each file lands whole."""
     import yaml
 
-    staging = out / ".final-tmp"
-    if accelerator.is_main_process:
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-    accelerator.wait_for_everyone()
-    _save_model(accelerator, model, tokenizer, staging)
-    if accelerator.is_main_process:
-        header = f"# Resolved recipe of this run; rerun with: llmtool finetune {out / 'recipe.yaml'}\n"
-        (staging / "recipe.yaml").write_text(header + yaml.safe_dump(recipe.to_dict(), sort_keys=False))
-        (staging / "versions.json").write_text(json.dumps(_library_versions(), indent=2) + "\n")
-        (staging / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-        for item in staging.iterdir():
-            os.replace(item, out / item.name)  # each file lands whole
-        staging.rmdir()
-    accelerator.wait_for_everyone()
+    staging = work / ".final-tmp"
+    main = accelerator.is_main_process
+    try:
+        if main:
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
+        accelerator.wait_for_everyone()
+        checkpoints.save_model(accelerator, model, tokenizer, staging)
+        if main:
+            header = f"# Resolved recipe of this run; rerun with: llmtool finetune {out / 'recipe.yaml'}\n"
+            (staging / "recipe.yaml").write_text(header + yaml.safe_dump(recipe.to_dict(), sort_keys=False))
+            (staging / "versions.json").write_text(json.dumps(_library_versions(), indent=2) + "\n")
+            (staging / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+            checkpoints.fsync_tree(staging)
+            for item in staging.iterdir():
+                os.replace(item, work / item.name)
+            staging.rmdir()
+        accelerator.wait_for_everyone()
+    except Exception as err:
+        last = checkpoints.latest(work)
+        fallback = f"the last checkpoint is '{last}'" if last else "no checkpoint was written"
+        failure = checkpoints.write_failure(err, "the final model", work, fallback)
+        if main:
+            shutil.rmtree(staging, ignore_errors=True)
+        if failure is not None:
+            raise failure from err
+        raise
 
 
 # ---------------------------------------------------------------- the loop
@@ -426,25 +367,78 @@ def _write_final(accelerator, model, tokenizer, recipe: Recipe, out: Path, resul
 
 def finetune(recipe: Recipe, *, overwrite: bool = False, resume: bool = False,
              progress: Progress | None = None) -> FinetuneResult:
-    import datasets
+    """Run a recipe to the end. The output directory is checked and locked before anything loads; with
+    `overwrite`, the previous run is replaced only once this one has finished."""
     import torch
     from accelerate import Accelerator
+
+    progress = progress or Progress()
+    # Without a GPU, cpu=True is what lets Accelerate see a torchrun/accelerate launch as multi-process (gloo).
+    on_cpu = not torch.cuda.is_available() and not torch.backends.mps.is_available()
+    accelerator = Accelerator(mixed_precision=_mixed_precision(recipe.train.precision), cpu=on_cpu)
+    run_dir = RunDirectory(Path(recipe.output_dir), overwrite=overwrite, resume=resume or recipe.resume,
+                           main=accelerator.is_main_process)
+    try:
+        accelerator.wait_for_everyone()  # every process has seen the directory before anything is written
+        result = _train(recipe, accelerator, run_dir, progress)
+        run_dir.commit()
+        return result
+    except BaseException:
+        run_dir.abandon()
+        raise
+    finally:
+        run_dir.release()
+        accelerator.end_training()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def _interrupted(step: int, total_steps: int, run_dir: RunDirectory) -> Interrupted:
+    """Ctrl-C in the loop: one line that says where the run stopped and what it kept."""
+    where = f"interrupted at step {step} of {total_steps}"
+    if run_dir.replaces:
+        return Interrupted(f"{where}; the previous run in '{run_dir.out}' is kept as it was")
+    last = checkpoints.latest(run_dir.work)
+    if last is None:
+        return Interrupted(f"{where}; no checkpoint was written (train.save_every makes a run resumable)")
+    err = Interrupted(f"{where}; the last checkpoint is '{last}' (step {checkpoints.step_of(last)})")
+    err.resumable = True
+    return err
+
+
+def _resume_point(run_dir: RunDirectory, accelerator, progress: Progress) -> Path | None:
+    """The newest checkpoint whose files check out (the main process verifies, every process gets its answer)."""
+    from accelerate.utils import broadcast_object_list
+
+    if not run_dir.resume:
+        return None
+    out = run_dir.out
+    choice = [None]
+    if accelerator.is_main_process:
+        good = checkpoints.newest_good(out, progress.message)
+        choice = [str(good) if good else None]
+    if accelerator.num_processes > 1:
+        broadcast_object_list(choice, from_process=0)
+    if choice[0] is None:
+        damaged = " (every checkpoint there is damaged)" if checkpoints.listed(out) else ""
+        raise LlmtoolError(f"nothing to resume: '{out}' has no complete checkpoint{damaged}; set train.save_every "
+                           "to write checkpoints, or drop --resume")
+    return Path(choice[0])
+
+
+def _train(recipe: Recipe, accelerator, run_dir: RunDirectory, progress: Progress) -> FinetuneResult:
+    import datasets
+    import torch
     from transformers import get_scheduler, set_seed
     from transformers.utils import logging as hf_logging
 
     datasets.disable_progress_bars()  # the run has its own progress bar; per-map bars would drown it
     hf_logging.disable_progress_bar()
-    progress = progress or Progress()
     train_cfg = recipe.train
     task = recipe.task
-    out = Path(recipe.output_dir)
-    resume = resume or recipe.resume
-    checkpoint = _check_output_dir(out, overwrite, resume)
-
-    # Without a GPU, cpu=True is what lets Accelerate see a torchrun/accelerate launch as multi-process (gloo).
-    on_cpu = not torch.cuda.is_available() and not torch.backends.mps.is_available()
-    accelerator = Accelerator(mixed_precision=_mixed_precision(train_cfg.precision), cpu=on_cpu)
+    out, work = run_dir.out, run_dir.work
     main = accelerator.is_main_process
+    checkpoint = _resume_point(run_dir, accelerator, progress)
 
     set_seed(train_cfg.seed)  # the same initial weights on every process
     with accelerator.main_process_first():
@@ -456,13 +450,8 @@ def finetune(recipe: Recipe, *, overwrite: bool = False, resume: bool = False,
     with accelerator.main_process_first():
         tokenized = data_lib.tokenize(recipe, tokenizer, train_rows, validation_rows, labels)
     train_set, validation_set = tokenized.train, tokenized.validation
-
-    # Only now, with data and model ready, does --overwrite remove the old run.
-    if main and checkpoint is None and out.exists():
-        shutil.rmtree(out)
+    run_dir.create()  # only now, with data and model ready, is anything written
     accelerator.wait_for_everyone()
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
 
     world = accelerator.num_processes
     step_size = train_cfg.batch_size * world * train_cfg.gradient_accumulation
@@ -489,14 +478,9 @@ def finetune(recipe: Recipe, *, overwrite: bool = False, resume: bool = False,
 
     state = {"step": 0, "best_eval_loss": None, "evals_without_improvement": 0}
     if checkpoint is not None:
-        optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", weights_only=True))
-        scheduler.load_state_dict(torch.load(checkpoint / "scheduler.pt", weights_only=True))
-        state = json.loads((checkpoint / "trainer_state.json").read_text())
-        rng_file = checkpoint / f"rng-{accelerator.process_index}.pt"
-        if rng_file.exists():
-            _restore_rng(torch.load(rng_file, weights_only=True))
+        state = checkpoints.load_state(checkpoint, optimizer, scheduler, accelerator.process_index)
     start_step = state["step"]
-    log = RunLog(out, task, start_step, enabled=main)
+    log = RunLog(work, task, start_step, enabled=main)
     if main:
         progress.start(total_steps, start_step)
         if checkpoint is not None:
@@ -511,80 +495,86 @@ def finetune(recipe: Recipe, *, overwrite: bool = False, resume: bool = False,
     stopped_early = False
     eval_every = train_cfg.eval_every or len(plan)
 
-    while step < total_steps and not stopped_early:
-        epoch, position = divmod(step, len(plan))
-        for step_indices in plan.epoch(epoch)[position:]:
-            items = sum(n_targets[i] for i in step_indices)
-            step_tokens = sum(lengths[i] for i in step_indices)
-            micro = data_lib.micro_batches(step_indices, accelerator.process_index, world,
-                                           train_cfg.gradient_accumulation)
-            local_loss = torch.zeros((), dtype=torch.float64, device=accelerator.device)
-            for m, indices in enumerate(micro):
-                batch = collator(train_inputs, indices).to(accelerator.device)
-                sync = nullcontext() if m == len(micro) - 1 else accelerator.no_sync(model)
-                with sync, accelerator.autocast():
-                    loss_sum, _ = loss_and_logits(task, model, batch)
-                # DDP averages gradients over processes; scaling by `world` makes them those of the global mean.
-                accelerator.backward(loss_sum * world / items)
-                local_loss += loss_sum.detach().double()
-            step_loss = (accelerator.reduce(local_loss, "sum") / items).item()
-            if not math.isfinite(step_loss):
-                last = latest_checkpoint(out)
-                raise LlmtoolError(
-                    f"training loss became {step_loss} at step {step + 1}; stopped before updating the model. "
-                    + (f"The last good checkpoint is '{last}' (continue with --resume). " if last else "")
-                    + "Lower train.lr, or use train.precision=no")
-            if train_cfg.max_grad_norm:
-                accelerator.clip_grad_norm_(model.parameters(), train_cfg.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            run_tokens += step_tokens
-            window_loss, window_steps, window_tokens = window_loss + step_loss, window_steps + 1, \
-                window_tokens + step_tokens
-            lr = scheduler.get_last_lr()[0]
-            if main:
-                elapsed = time.perf_counter() - window_start
-                progress.step(step, step_loss, lr, window_tokens / elapsed if elapsed else 0.0)
-
-            if step % train_cfg.log_every == 0 or step == total_steps:
-                elapsed = time.perf_counter() - window_start
-                last_train_loss = window_loss / window_steps
-                log.write(step, epoch=round(step / len(plan), 4), train_loss=last_train_loss, lr=lr,
-                          tokens_per_second=window_tokens / elapsed if elapsed else None)
-                window_loss, window_steps, window_tokens = 0.0, 0, 0
-                window_start = time.perf_counter()
-
-            pause_start = time.perf_counter()  # evaluation and checkpoints do not count in tokens/s
-            if validation_set is not None and (step % eval_every == 0 or step == total_steps):
-                eval_results = evaluate_model(task, model, tokenizer, validation_set, collator,
-                                              train_cfg.eval_batch_size or train_cfg.batch_size, accelerator,
-                                              recipe, metric_modules)
-                log.write(step, epoch=round(step / len(plan), 4), **eval_results)
+    try:
+        while step < total_steps and not stopped_early:
+            epoch, position = divmod(step, len(plan))
+            for step_indices in plan.epoch(epoch)[position:]:
+                items = sum(n_targets[i] for i in step_indices)
+                step_tokens = sum(lengths[i] for i in step_indices)
+                micro = data_lib.micro_batches(step_indices, accelerator.process_index, world,
+                                               train_cfg.gradient_accumulation)
+                local_loss = torch.zeros((), dtype=torch.float64, device=accelerator.device)
+                for m, indices in enumerate(micro):
+                    batch = collator(train_inputs, indices).to(accelerator.device)
+                    sync = nullcontext() if m == len(micro) - 1 else accelerator.no_sync(model)
+                    with sync, accelerator.autocast():
+                        loss_sum, _ = loss_and_logits(task, model, batch)
+                    # DDP averages gradients over processes; scaling by `world` makes them those of the global mean.
+                    accelerator.backward(loss_sum * world / items)
+                    local_loss += loss_sum.detach().double()
+                step_loss = (accelerator.reduce(local_loss, "sum") / items).item()
+                if not math.isfinite(step_loss):
+                    last = None if run_dir.replaces else checkpoints.latest(work)
+                    raise LlmtoolError(
+                        f"training loss became {step_loss} at step {step + 1}; stopped before updating the model. "
+                        + (f"The last good checkpoint is '{last}' (continue with --resume). " if last else "")
+                        + (f"The previous run in '{out}' is kept as it was. " if run_dir.replaces else "")
+                        + "Lower train.lr, or use train.precision=no")
+                if train_cfg.max_grad_norm:
+                    accelerator.clip_grad_norm_(model.parameters(), train_cfg.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                run_tokens += step_tokens
+                window_loss, window_steps, window_tokens = window_loss + step_loss, window_steps + 1, \
+                    window_tokens + step_tokens
+                lr = scheduler.get_last_lr()[0]
                 if main:
-                    progress.message(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in eval_results.items()))
-                best = state["best_eval_loss"]
-                if best is None or eval_results["eval_loss"] < best:
-                    state["best_eval_loss"], state["evals_without_improvement"] = eval_results["eval_loss"], 0
-                else:
-                    state["evals_without_improvement"] += 1
-                patience = train_cfg.early_stopping_patience
-                if patience is not None and state["evals_without_improvement"] >= patience:
-                    stopped_early = True
-                    if main:
-                        progress.message(f"early stop at step {step}: no better validation loss in {patience} "
-                                         "evaluations")
+                    elapsed = time.perf_counter() - window_start
+                    progress.step(step, step_loss, lr, window_tokens / elapsed if elapsed else 0.0)
 
-            if train_cfg.save_every and step % train_cfg.save_every == 0 and step < total_steps:
-                state["step"] = step
-                _save_checkpoint(accelerator, model, tokenizer, optimizer, scheduler, state, out,
-                                 train_cfg.keep_checkpoints)
-            paused = time.perf_counter() - pause_start
-            window_start += paused
-            run_paused += paused
-            if step >= total_steps or stopped_early:
-                break
+                if step % train_cfg.log_every == 0 or step == total_steps:
+                    elapsed = time.perf_counter() - window_start
+                    last_train_loss = window_loss / window_steps
+                    log.write(step, epoch=round(step / len(plan), 4), train_loss=last_train_loss, lr=lr,
+                              tokens_per_second=window_tokens / elapsed if elapsed else None)
+                    window_loss, window_steps, window_tokens = 0.0, 0, 0
+                    window_start = time.perf_counter()
+
+                pause_start = time.perf_counter()  # evaluation and checkpoints do not count in tokens/s
+                if validation_set is not None and (step % eval_every == 0 or step == total_steps):
+                    eval_results = evaluate_model(task, model, tokenizer, validation_set, collator,
+                                                  train_cfg.eval_batch_size or train_cfg.batch_size, accelerator,
+                                                  recipe, metric_modules)
+                    log.write(step, epoch=round(step / len(plan), 4), **eval_results)
+                    if main:
+                        progress.message(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in eval_results.items()))
+                    best = state["best_eval_loss"]
+                    if best is None or eval_results["eval_loss"] < best:
+                        state["best_eval_loss"], state["evals_without_improvement"] = eval_results["eval_loss"], 0
+                    else:
+                        state["evals_without_improvement"] += 1
+                    patience = train_cfg.early_stopping_patience
+                    if patience is not None and state["evals_without_improvement"] >= patience:
+                        stopped_early = True
+                        if main:
+                            progress.message(f"early stop at step {step}: no better validation loss in {patience} "
+                                             "evaluations")
+
+                if train_cfg.save_every and step % train_cfg.save_every == 0 and step < total_steps:
+                    state["step"] = step
+                    checkpoints.save(accelerator, model, tokenizer, optimizer, scheduler, state, work,
+                                     train_cfg.keep_checkpoints)
+                paused = time.perf_counter() - pause_start
+                window_start += paused
+                run_paused += paused
+                if step >= total_steps or stopped_early:
+                    break
+    except KeyboardInterrupt:
+        if main:
+            progress.stop()
+        raise _interrupted(step, total_steps, run_dir) from None
 
     seconds = time.perf_counter() - run_start
     if main:
@@ -594,13 +584,10 @@ def finetune(recipe: Recipe, *, overwrite: bool = False, resume: bool = False,
         resumed_from=start_step if checkpoint is not None else None, stopped_early=stopped_early,
         seconds=seconds, tokens_per_second=run_tokens / (seconds - run_paused) if seconds > run_paused else 0.0,
     )
-    _write_final(accelerator, model, tokenizer, recipe, out, {
+    _write_final(accelerator, model, tokenizer, recipe, work, out, {
         "steps": step, "train_loss": last_train_loss, "eval": eval_results, "stopped_early": stopped_early,
     })
     log.close()
     if main:
-        log.plot(out / LOSS_PNG)
-    accelerator.end_training()
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+        log.plot(work / LOSS_PNG)
     return result

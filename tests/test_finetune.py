@@ -8,8 +8,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from llmtool import config, data, finetuning
-from llmtool.errors import LlmtoolError
+from llmtool import checkpoints, config, data, finetuning
+from llmtool.errors import Interrupted, LlmtoolError
 
 from conftest import ROOT
 
@@ -155,9 +155,9 @@ def test_resume_after_interruption_is_bit_exact(tmp_path, tiny_gpt2):
     whole = config.load_recipe(ROOT / "recipes/causal-lm.yaml", [*common, f"output_dir={tmp_path / 'whole'}"])
     finetuning.finetune(whole)
     broken = config.load_recipe(ROOT / "recipes/causal-lm.yaml", [*common, f"output_dir={tmp_path / 'broken'}"])
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Interrupted, match=r"interrupted at step 7 of 12; the last checkpoint is .*step-0000004' \(step 4\)"):
         finetuning.finetune(broken, progress=StopAt(7))
-    assert finetuning.latest_checkpoint(tmp_path / "broken").name == "step-0000004"
+    assert checkpoints.latest(tmp_path / "broken").name == "step-0000004"
     result = finetuning.finetune(broken, resume=True)
     assert result.resumed_from == 4 and result.steps == 12
     assert train_losses(tmp_path / "broken") == train_losses(tmp_path / "whole")  # bit for bit on CPU
@@ -172,11 +172,11 @@ def test_checkpoints_keep_the_last_k_and_ignore_partial_ones(tmp_path, tiny_gpt2
                         "train.save_every=2", "train.keep_checkpoints=2", "data.max_train_samples=200",
                         "data.validation_split=0")
     finetuning.finetune(recipe)
-    root = tmp_path / "run" / finetuning.CHECKPOINTS
+    root = tmp_path / "run" / checkpoints.CHECKPOINTS
     assert sorted(p.name for p in root.iterdir()) == ["step-0000006", "step-0000008"]
     (root / ".tmp-step-0000010").mkdir()  # what a kill during a save leaves behind
     (root / "step-0000012").mkdir()  # no trainer_state.json: incomplete
-    assert finetuning.latest_checkpoint(tmp_path / "run").name == "step-0000008"
+    assert checkpoints.latest(tmp_path / "run").name == "step-0000008"
     saved = torch.load(root / "step-0000008" / "optimizer.pt", weights_only=True)  # no unpickling needed
     assert "state" in saved
 
@@ -196,7 +196,7 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(tmp_path, ti
     with pytest.raises(LlmtoolError, match=r"training loss became nan at step 5.*step-0000004.*--resume"):
         finetuning.finetune(recipe)
     out = tmp_path / "run"
-    assert finetuning.latest_checkpoint(out).name == "step-0000004"
+    assert checkpoints.latest(out).name == "step-0000004"
     assert not (out / "model.safetensors").exists()
 
 

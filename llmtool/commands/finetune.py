@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -44,9 +45,17 @@ def finetune(
 
     from llmtool import finetuning
     from llmtool.commands._output import print_json
+    from llmtool.errors import Interrupted
 
-    with _RichProgress() as progress:
-        result = finetuning.finetune(resolved, overwrite=overwrite, resume=resume, progress=progress)
+    try:
+        with _RichProgress() as progress:
+            result = finetuning.finetune(resolved, overwrite=overwrite, resume=resume, progress=progress)
+    except Interrupted as err:
+        if not getattr(err, "resumable", False):
+            raise
+        again = ["llmtool", "finetune", str(recipe), *(overrides or []), *(["-o", output_dir] if output_dir else []),
+                 "--resume"]
+        raise Interrupted(f"{err}; continue with: {shlex.join(again)}") from None
     if not _is_main_process():
         return
     summary = {

@@ -1,0 +1,208 @@
+"""Checkpoints of a training run: written atomically, each with a manifest of its files' sizes and checksums, so
+that a resume can tell a whole checkpoint from a damaged one and fall back to the newest good one.
+
+A checkpoint is built in `checkpoints/.tmp-step-N`, its files flushed to disk, its manifest written last, and only
+then renamed to `checkpoints/step-N`: a listed checkpoint is complete, and its manifest proves it is unchanged.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+from llmtool.errors import LlmtoolError
+
+CHECKPOINTS = "checkpoints"
+MANIFEST = "manifest.json"
+STATE = "trainer_state.json"
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def step_of(path: Path) -> int:
+    return int(path.name.split("-")[1])
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST)
+
+
+def fsync_tree(directory: Path) -> None:
+    """Flush every file, and the directories naming them, so a rename that follows publishes whole files."""
+    for path in [*_files(directory), *sorted(p for p in directory.rglob("*") if p.is_dir()), directory]:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_manifest(directory: Path) -> None:
+    files = {str(p.relative_to(directory)): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+             for p in _files(directory)}
+    (directory / MANIFEST).write_text(json.dumps({"files": files}, indent=2) + "\n")
+
+
+def problem(directory: Path) -> str | None:
+    """What is wrong with a checkpoint (a file missing, resized or changed since it was written), or None."""
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+        files = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"its {MANIFEST} is missing or unreadable"
+    for name, expected in sorted(files.items()):
+        path = directory / name
+        if not path.is_file():
+            return f"{name} is missing"
+        size = path.stat().st_size
+        if size != expected["bytes"]:
+            return f"{name} has {size} bytes, {expected['bytes']} were written"
+        if _sha256(path) != expected["sha256"]:
+            return f"{name} does not match its checksum"
+    return None
+
+
+def listed(out: Path) -> list[Path]:
+    """The run's complete checkpoints (renamed into place, with a manifest), oldest first."""
+    root = out / CHECKPOINTS
+    if not root.is_dir():
+        return []
+    done = [p for p in root.glob("step-*") if p.is_dir() and (p / MANIFEST).is_file()]
+    return sorted(done, key=step_of)
+
+
+def latest(out: Path) -> Path | None:
+    """The newest complete checkpoint (not verified: see `newest_good`)."""
+    done = listed(out)
+    return done[-1] if done else None
+
+
+def newest_good(out: Path, notify: Callable[[str], None]) -> Path | None:
+    """The newest checkpoint whose files match its manifest; each damaged newer one is named through `notify`."""
+    for checkpoint in reversed(listed(out)):
+        wrong = problem(checkpoint)
+        if wrong is None:
+            return checkpoint
+        notify(f"checkpoint '{checkpoint}' is damaged ({wrong}); skipping it")
+    return None
+
+
+def _disk_full(err: BaseException, where: Path) -> bool:
+    """torch.save reports a full disk only as a failed write position, so the free space is asked too."""
+    if getattr(err, "errno", None) in DISK_FULL or "no space left" in str(err).lower():
+        return True
+    try:
+        return shutil.disk_usage(where).free < (1 << 20)
+    except OSError:
+        return False
+
+
+def write_failure(err: BaseException, what: str, where: Path, fallback: str) -> LlmtoolError | None:
+    """One line for a write that failed on a full disk, or for the system's own I/O error; None for anything else
+    (a bug keeps its traceback)."""
+    if _disk_full(err, where):
+        return LlmtoolError(f"the disk is full: {what} could not be written to '{where}' (the partial files were "
+                            f"removed); {fallback}. Free some space, then run again")
+    if isinstance(err, OSError):
+        return LlmtoolError(f"{what} could not be written to '{where}' ({err.strerror or err}); {fallback}")
+    return None
+
+
+def publish(tmp: Path, final: Path, keep: int) -> None:
+    """Seal a fully written checkpoint directory: flush, manifest, rename into place, keep only the newest `keep`."""
+    fsync_tree(tmp)
+    write_manifest(tmp)
+    fsync_tree(tmp)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    for old in listed(final.parent.parent)[:-keep]:
+        shutil.rmtree(old)
+
+
+# ---------------------------------------------------------------- what a checkpoint holds, saved and restored
+
+
+def rng_state() -> dict:
+    import torch
+
+    return {"cpu": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def restore_rng(state: dict) -> None:
+    import torch
+
+    torch.set_rng_state(state["cpu"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_model(accelerator, model, tokenizer, directory: Path) -> None:
+    state_dict = accelerator.get_state_dict(model)  # a collective under FSDP/DeepSpeed: every process calls it
+    if accelerator.is_main_process:
+        accelerator.unwrap_model(model).save_pretrained(directory, state_dict=state_dict, safe_serialization=True)
+        tokenizer.save_pretrained(directory)
+
+
+def save(accelerator, model, tokenizer, optimizer, scheduler, state: dict, work: Path, keep: int) -> Path:
+    """Write checkpoint step-N of the run in `work`: model, tokenizer, optimizer, scheduler, each process's random
+    state, the loop's state; sealed with a manifest and renamed into place. A failed write leaves no partial
+    checkpoint behind and the earlier ones as they were."""
+    import torch
+
+    root = work / CHECKPOINTS
+    name = f"step-{state['step']:07d}"
+    final, tmp = root / name, root / f".tmp-{name}"
+    main = accelerator.is_main_process
+    try:
+        if main:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        accelerator.wait_for_everyone()
+        save_model(accelerator, model, tokenizer, tmp)
+        torch.save(rng_state(), tmp / f"rng-{accelerator.process_index}.pt")
+        if main:
+            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+            torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+            (tmp / STATE).write_text(json.dumps(state, indent=2))
+        accelerator.wait_for_everyone()
+        if main:
+            publish(tmp, final, keep)
+        accelerator.wait_for_everyone()
+    except BaseException as err:
+        failure = write_failure(err, f"checkpoint {name}", root, _fallback(work)) if isinstance(err, Exception) else None
+        if main:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if failure is not None:
+            raise failure from err
+        raise
+    return final
+
+
+def _fallback(work: Path) -> str:
+    last = latest(work)
+    return f"the last good checkpoint is '{last}'" if last else "no earlier checkpoint was written"
+
+
+def load_state(checkpoint: Path, optimizer, scheduler, process_index: int) -> dict:
+    """Restore optimizer, scheduler and this process's random state (safe loads only); the loop's state back."""
+    import torch
+
+    optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", weights_only=True))
+    scheduler.load_state_dict(torch.load(checkpoint / "scheduler.pt", weights_only=True))
+    rng_file = checkpoint / f"rng-{process_index}.pt"
+    if rng_file.exists():
+        restore_rng(torch.load(rng_file, weights_only=True))
+    return json.loads((checkpoint / STATE).read_text())

@@ -1,0 +1,130 @@
+"""The output directory of a training run: checked before anything loads, locked against a second run, and
+replaced (with --overwrite) only once the new run has finished.
+
+A new run into an existing, non-empty directory writes into a sibling `.NAME.incoming` and takes the old one's
+place at the end by two renames; until then the previous run is untouched, whatever happens to the new one. The
+lock is an OS file lock on `.NAME.lock` beside the directory: the system drops it when the process ends, so a
+crashed run never leaves it stuck.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from llmtool.errors import LlmtoolError, UsageError
+
+
+def _sibling(out: Path, suffix: str) -> Path:
+    return out.parent / f".{out.name}.{suffix}"
+
+
+class RunDirectory:
+    """Where a run writes (`work`) and where its result ends up (`out`). Only the main process touches the disk."""
+
+    def __init__(self, out: Path, *, overwrite: bool, resume: bool, main: bool = True):
+        self.out = out
+        self.main = main
+        self.resume = resume
+        self.replaces = False
+        self._lock_fd: int | None = None
+        if overwrite and resume:
+            raise UsageError("--overwrite and --resume do not mix: resume continues the run in place")
+        self._check_path()
+        if main:
+            self._lock()
+            self._recover()
+        if not resume and out.is_dir() and any(out.iterdir()):
+            if not overwrite:
+                self.release()
+                raise LlmtoolError(f"output directory '{out}' already exists; pass --overwrite to replace it, --resume "
+                                   "to continue its run, or choose another with output_dir=DIR")
+            self.replaces = True
+        self.work = _sibling(out, "incoming") if self.replaces else out
+
+    def _check_path(self) -> None:
+        out = self.out
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"output directory '{out}' is a file; choose a directory path (output_dir or -o)")
+        parent = out.parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            raise UsageError(f"output directory '{out}' cannot be made: '{parent}' is a file")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UsageError(f"output directory '{out}' cannot be made ({err.strerror or err}); choose another "
+                             "output_dir") from None
+
+    def _lock(self) -> None:
+        import fcntl
+
+        path = _sibling(self.out, "lock")
+        while True:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as err:
+                raise UsageError(f"output directory '{self.out}' is not writable ({err.strerror or err}); choose "
+                                 "another output_dir") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+                os.close(fd)
+                raise LlmtoolError(f"another llmtool run (pid {holder}) is writing to '{self.out}'; wait for it to "
+                                   "finish, or choose another output_dir") from None
+            # The lock file may have been removed and re-created by a run that just ended: lock the live one.
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd = fd
+
+    def _recover(self) -> None:
+        """Tidy what a killed run left: a half-done swap is finished or undone, an unfinished new run removed."""
+        replaced = _sibling(self.out, "replaced")
+        if replaced.exists():
+            if self.out.exists():
+                shutil.rmtree(replaced)
+            else:
+                os.replace(replaced, self.out)
+        shutil.rmtree(_sibling(self.out, "incoming"), ignore_errors=True)
+
+    def create(self) -> None:
+        """Make the working directory once data and model are ready (nothing is written before)."""
+        if self.main:
+            self.work.mkdir(parents=True, exist_ok=True)
+
+    def commit(self) -> None:
+        """The finished run takes the output directory's place (the previous run is removed only now)."""
+        if self.main and self.replaces:
+            replaced = _sibling(self.out, "replaced")
+            os.replace(self.out, replaced)
+            os.replace(self.work, self.out)
+            shutil.rmtree(replaced)
+            self.work = self.out
+            self.replaces = False
+
+    def abandon(self) -> None:
+        """A failed --overwrite run leaves nothing behind; the previous run stays as it was."""
+        if self.main and self.replaces:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+    def release(self) -> None:
+        if self._lock_fd is not None:
+            import fcntl
+
+            try:
+                os.unlink(_sibling(self.out, "lock"))
+            except FileNotFoundError:
+                pass
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None

@@ -1,0 +1,251 @@
+"""Fault injection, inputs: damaged model directories, forced tasks, bad option values, hostile training data and
+recipes. Each case is caused for real (a file cut short, a cell emptied) and must end in one red line, the right
+exit code, no traceback, and nothing written."""
+
+import json
+import os
+import shutil
+
+import pytest
+
+from conftest import ROOT
+
+
+@pytest.fixture
+def user_cli(run_cli, monkeypatch):
+    """The CLI as a user sees it: errors as one red line, not re-raised."""
+    monkeypatch.delenv("LLMTOOL_DEBUG", raising=False)
+    monkeypatch.chdir(ROOT)
+    return run_cli
+
+
+def one_error_line(result, exit_code: int) -> str:
+    assert result.exit_code == exit_code, (result.exit_code, result.output)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert result.stdout == ""
+    return lines[0]
+
+
+def copy_model(source, tmp_path, name="model"):
+    target = tmp_path / name
+    shutil.copytree(source, target)
+    return target
+
+
+def edit_config(directory, **changes):
+    config = json.loads((directory / "config.json").read_text())
+    config.update(changes)
+    (directory / "config.json").write_text(json.dumps(config))
+
+
+def truncate(path, keep=4000):
+    path.write_bytes(path.read_bytes()[:keep])
+
+
+def remove_tokenizer(directory):
+    for item in directory.iterdir():
+        if item.name.startswith(("tokenizer", "special_tokens", "vocab", "merges")):
+            item.unlink()
+
+
+DAMAGE = {
+    "weights cut short": (lambda d: truncate(d / "model.safetensors"), "model.safetensors' is cut short"),
+    "weights empty": (lambda d: (d / "model.safetensors").write_bytes(b""), "model.safetensors' is empty"),
+    "weights random": (lambda d: (d / "model.safetensors").write_bytes(os.urandom(20000)),
+                       "model.safetensors' is not a safetensors file"),
+    "config not JSON": (lambda d: (d / "config.json").write_text("{model_type: gpt2"),
+                        "config.json' is not valid JSON (Expecting property name"),
+    "config wrong type": (lambda d: edit_config(d, n_embd="big"), "config.json' is not a valid model config"),
+    "config a list": (lambda d: (d / "config.json").write_text("[]"), "config.json' is not a JSON object"),
+    "config and weights disagree": (lambda d: edit_config(d, n_layer=0), "weights that its config.json does not"),
+    "config shapes differ": (lambda d: edit_config(d, n_embd=64), "shapes differ from what its config.json"),
+    "tokenizer corrupt": (lambda d: (d / "tokenizer.json").write_text('{"model": '),
+                          "tokenizer.json' is not valid JSON"),
+    "tokenizer missing": (remove_tokenizer, "has an empty vocabulary"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_damaged_model_directory_is_named_by_file(user_cli, tiny_gpt2, tmp_path, damage):
+    model = copy_model(tiny_gpt2, tmp_path)
+    harm, expected = DAMAGE[damage]
+    harm(model)
+    line = one_error_line(user_cli("generate", "--model", model, "hello", "--max-new-tokens", "2"), 1)
+    assert expected in line
+    assert "Hub" not in line and str(model) in line
+
+
+@pytest.mark.parametrize("damage", ["weights cut short", "config not JSON", "tokenizer missing"])
+def test_damaged_model_directory_in_a_recipe_writes_nothing(user_cli, tiny_gpt2, tmp_path, damage):
+    model = copy_model(tiny_gpt2, tmp_path)
+    harm, expected = DAMAGE[damage]
+    harm(model)
+    out = tmp_path / "run"
+    line = one_error_line(user_cli("finetune", "recipes/causal-lm.yaml", f"model.name={model}", "-o", out), 1)
+    assert expected in line
+    assert not out.exists()
+
+
+def test_forced_task_without_a_trained_head_is_refused_unless_accepted(user_cli, tiny_bert):
+    line = one_error_line(user_cli("generate", "--model", tiny_bert, "--task", "causal-lm", "hi"), 2)
+    assert "without a trained causal-lm head" in line and "--new-head accepts that" in line
+    accepted = user_cli("generate", "--model", tiny_bert, "--task", "causal-lm", "--new-head", "hi",
+                        "--max-new-tokens", "2")
+    assert accepted.exit_code == 0, accepted.output
+
+
+def test_forced_task_the_family_cannot_do(user_cli, tiny_gpt2):
+    line = one_error_line(user_cli("generate", "--model", tiny_gpt2, "--task", "seq2seq-lm", "hi"), 2)
+    assert "gpt2 model, which has no seq2seq-lm form" in line and "causal-lm" in line
+
+
+def test_task_message_is_true_to_what_was_typed(user_cli, tiny_gpt2, tiny_bert):
+    typed = one_error_line(user_cli("generate", "--model", tiny_gpt2, "--task", "classification", "hi"), 2)
+    assert "(asked for with --task)" in typed
+    inferred = one_error_line(user_cli("generate", "--model", tiny_bert, "hi"), 2)
+    assert "(read from its config)" in inferred and "use --task" not in inferred
+
+
+def test_recipe_task_the_model_cannot_do_names_recipe_keys(user_cli, tiny_bert, tmp_path):
+    out = tmp_path / "run"
+    line = one_error_line(user_cli("finetune", "recipes/causal-lm.yaml", f"model.name={tiny_bert}", "-o", out), 2)
+    assert "without a trained causal-lm head" in line and "model.new_head: true accepts that" in line
+    assert "--" not in line.replace(str(tiny_bert), "")  # no CLI flag is named for a recipe
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--temperature", "nan"], "--temperature must be a finite number"),
+        (["--temperature", "inf"], "--temperature must be a finite number"),
+        (["--top-p", "nan"], "--top-p must be a finite number"),
+        (["--repetition-penalty", "inf"], "--repetition-penalty must be a finite number"),
+        (["--seed", "-1"], "--seed must be between 0 and 4294967295"),
+        (["--seed", str(2**40)], "--seed must be between 0 and 4294967295"),
+        (["--batch-size", "-3"], "--batch-size must be at least 1"),
+        (["--max-length", "0"], "--max-length must be at least 1"),
+    ],
+)
+def test_option_values_are_checked_before_the_model_loads(user_cli, tmp_path, args, message):
+    # The model path does not exist: an option error (exit 2) proves the options were checked first.
+    line = one_error_line(user_cli("generate", "--model", tmp_path / "no-model", "hi", *args), 2)
+    assert message in line
+
+
+def test_encoder_decoder_new_tokens_are_bounded(user_cli, tiny_t5):
+    line = one_error_line(user_cli("generate", "--model", tiny_t5, "summarize: a dog", "--max-new-tokens",
+                                   "10000000"), 2)
+    assert "10000000 new tokens asked for, past the 512" in line
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [("train.lr=.nan", "train.lr"), ("train.lr=nan", "train.lr"), ("train.weight_decay=.inf", "train.weight_decay"),
+     ("train.warmup_ratio=-.inf", "train.warmup_ratio"), ("data.validation_split=NaN", "data.validation_split")],
+)
+def test_non_finite_recipe_numbers_name_the_key(user_cli, override, key, tmp_path):
+    line = one_error_line(user_cli("finetune", "recipes/sentiment.yaml", override, "-o", tmp_path / "run"), 2)
+    assert f"{key}: must be a finite number" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_non_finite_model_config_value_names_the_key(user_cli, tmp_path):
+    override = "model.config={model_type: gpt2, n_layer: 1, n_head: 2, n_embd: 32, layer_norm_epsilon: .nan}"
+    line = one_error_line(user_cli("finetune", "recipes/pretrain-gpt2.yaml", override, "-o", tmp_path / "run"), 2)
+    assert "model.config.layer_norm_epsilon: must be a finite number" in line
+
+
+def test_max_length_past_the_positions_is_caught_at_validation(user_cli, tiny_gpt2, tmp_path):
+    scratch = one_error_line(user_cli("finetune", "recipes/sentiment.yaml", "data.max_length=512", "--dry-run"), 2)
+    assert "data.max_length: 512 is past the 128 positions of model.config" in scratch
+    local = one_error_line(user_cli("finetune", "recipes/causal-lm.yaml", f"model.name={tiny_gpt2}",
+                                    "data.max_length=1000", "--dry-run"), 2)
+    assert "data.max_length: 1000 is past the 128 positions" in local
+    packed = one_error_line(user_cli("finetune", "recipes/pretrain-gpt2.yaml", "data.block_size=256", "--dry-run"), 2)
+    assert "data.block_size: 256 is past the 128 positions" in packed
+
+
+def test_malformed_jsonl_row_names_its_line(user_cli, tmp_path):
+    data = tmp_path / "pairs.jsonl"
+    data.write_text('{"source": "a b", "target": "a"}\n{"source": "c d", "target": "c"}\n{"source": "e f", target}\n')
+    line = one_error_line(user_cli("finetune", "recipes/seq2seq-t5.yaml", f"data.train={data}", "--dry-run"), 2)
+    assert f"data.train: '{data}' line 3 is not valid JSON" in line
+
+
+SENTIMENT_SMALL = ["recipes/sentiment.yaml", "train.max_steps=2", "train.batch_size=4", "data.max_eval_samples=8",
+                   "model.config={model_type: distilbert, n_layers: 1, n_heads: 2, dim: 32, hidden_dim: 64, "
+                   "max_position_embeddings: 64}"]
+
+
+def write_csv(path, rows):
+    import csv
+
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    return path
+
+
+def sentiment_rows(n=40):
+    return [(f"the film was {'good' if i % 2 else 'bad'} number {i}", "positive" if i % 2 else "negative")
+            for i in range(n)]
+
+
+def test_empty_text_cell_is_refused_with_its_row_or_dropped_when_asked(user_cli, tmp_path):
+    rows = sentiment_rows()
+    rows[6] = ("", "positive")
+    rows[9] = ("   ", "negative")
+    data = write_csv(tmp_path / "train.csv", rows)
+    line = one_error_line(user_cli("finetune", *SENTIMENT_SMALL, f"data.train={data}", "-o", tmp_path / "a"), 1)
+    assert "row 7 and 1 more has an empty 'text' cell" in line and "data.drop_empty=true" in line
+    assert not (tmp_path / "a").exists()
+    dropped = user_cli("finetune", *SENTIMENT_SMALL, f"data.train={data}", "data.drop_empty=true", "-o", tmp_path / "b")
+    assert dropped.exit_code == 0, dropped.output
+    assert "dropped 2 rows with empty cells from the training data" in dropped.stderr
+
+
+def test_missing_label_is_refused_with_its_row(user_cli, tmp_path):
+    rows = sentiment_rows()
+    rows[3] = ("a fine film", "")
+    data = write_csv(tmp_path / "train.csv", rows)
+    line = one_error_line(user_cli("finetune", *SENTIMENT_SMALL, f"data.train={data}", "-o", tmp_path / "a"), 1)
+    assert "row 4 has an empty 'label' cell (data.label_column" in line
+
+
+def test_mixed_label_types_are_refused(user_cli, tmp_path):
+    data = tmp_path / "train.jsonl"
+    rows = [{"text": f"text number {i}", "label": i % 2} for i in range(20)]
+    rows[5]["label"] = "positive"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    line = one_error_line(user_cli("finetune", *SENTIMENT_SMALL, f"data.train={data}", "data.validation=null",
+                                   "-o", tmp_path / "a"), 1)
+    assert "mixes label types (int, str" in line and "row 6 is 'positive'" in line
+
+
+def test_numeric_text_column_is_read_as_text(user_cli, tmp_path):
+    data = write_csv(tmp_path / "train.csv", [(str(1000 + i), "positive" if i % 2 else "negative") for i in range(40)])
+    result = user_cli("finetune", *SENTIMENT_SMALL, f"data.train={data}", "data.validation=null", "-o", tmp_path / "a")
+    assert result.exit_code == 0, result.output
+
+
+def test_label_set_of_a_trained_classifier_is_checked(user_cli, tiny_bert, tmp_path):
+    # The tiny BERT classifier's head knows LABEL_0 and LABEL_1 (a head trained on integer labels).
+    common = ["recipes/sentiment.yaml", "model.config=null", f"model.name={tiny_bert}", "train.max_steps=2",
+              "train.batch_size=4", "data.validation=null"]
+    words = write_csv(tmp_path / "words.csv", sentiment_rows())
+    line = one_error_line(user_cli("finetune", *common, f"data.train={words}", "-o", tmp_path / "a"), 1)
+    assert "classifies into ['LABEL_0', 'LABEL_1']" in line and "['negative', 'positive']" in line
+    assert "model.new_head: true" in line
+    new_head = user_cli("finetune", *common, f"data.train={words}", "model.new_head=true", "-o", tmp_path / "b")
+    assert new_head.exit_code == 0, new_head.output
+    assert "a new classification head for labels ['negative', 'positive']" in new_head.stderr
+    digits = write_csv(tmp_path / "digits.csv", [(text, "1" if label == "positive" else "0")
+                                                 for text, label in sentiment_rows()])
+    kept = user_cli("finetune", *common, f"data.train={digits}", "-o", tmp_path / "c")
+    assert kept.exit_code == 0, kept.output
+    saved = json.loads((tmp_path / "c" / "config.json").read_text())
+    assert saved["id2label"] == {"0": "0", "1": "1"}

@@ -1,0 +1,229 @@
+"""Fault injection, runs: output directories that cannot be written, --overwrite that fails or is killed, two
+runs at once, damaged checkpoints, a full disk while saving, and Ctrl-C. Each fault is caused for real."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from llmtool import checkpoints, config, finetuning
+from llmtool.errors import Interrupted, LlmtoolError, UsageError
+
+from conftest import ROOT
+
+
+@pytest.fixture(autouse=True)
+def in_repo(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+
+def small(tiny_gpt2, out, *extra):
+    """A few-second causal-LM run on the tiny GPT-2."""
+    return config.load_recipe(ROOT / "recipes/causal-lm.yaml", [
+        f"model.name={tiny_gpt2}", "data.max_train_samples=160", "data.validation_split=0", "train.batch_size=8",
+        "train.log_every=1", "train.lr=1e-3", f"output_dir={out}", *extra])
+
+
+def snapshot(directory: Path) -> dict:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def losses(out: Path) -> list[float]:
+    with (out / "metrics.csv").open(newline="") as handle:
+        return [float(r["train_loss"]) for r in csv.DictReader(handle) if r["train_loss"]]
+
+
+class StopAt(finetuning.Progress):
+    """Ctrl-C (KeyboardInterrupt) when the loop reaches a step."""
+
+    def __init__(self, at_step):
+        self.at_step = at_step
+        self.messages = []
+
+    def step(self, step, loss, lr, tokens_per_second):
+        if step == self.at_step:
+            raise KeyboardInterrupt
+
+    def message(self, text):
+        self.messages.append(text)
+
+
+def llmtool_process(*args, **kwargs):
+    env = {k: v for k, v in os.environ.items() if k != "LLMTOOL_DEBUG"}
+    env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    return subprocess.Popen([sys.executable, "-m", "llmtool", *map(str, args)], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+def wait_for(condition, process, seconds=120):
+    deadline = time.time() + seconds
+    while not condition():
+        assert process.poll() is None, process.communicate()
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+# ---------------------------------------------------------------- output directories
+
+
+def test_output_path_that_is_a_file_is_refused_before_anything_loads(tmp_path):
+    target = tmp_path / "results.txt"
+    target.write_text("keep")
+    recipe = small(tmp_path / "no-model", target)  # the model path is bad too: the output check comes first
+    with pytest.raises(UsageError, match=f"output directory '{target}' is a file"):
+        finetuning.finetune(recipe)
+    assert target.read_text() == "keep"
+
+
+def test_output_under_a_file_is_refused(tmp_path):
+    (tmp_path / "plain").write_text("x")
+    with pytest.raises(UsageError, match="cannot be made: '.*plain' is a file"):
+        finetuning.finetune(small(tmp_path / "no-model", tmp_path / "plain" / "run"))
+
+
+def test_unwritable_output_is_refused_before_anything_loads(tmp_path):
+    # /sys refuses new files even to root, so this fault is real on any Linux machine.
+    if not Path("/sys").is_dir():
+        pytest.skip("no /sys on this platform")
+    with pytest.raises(UsageError, match="'/sys/llmtool-test-run' is not writable"):
+        finetuning.finetune(small(tmp_path / "no-model", "/sys/llmtool-test-run"))
+
+
+def test_failed_overwrite_keeps_every_file_of_the_previous_run(tmp_path, tiny_gpt2):
+    out = tmp_path / "run"
+    finetuning.finetune(small(tiny_gpt2, out, "train.max_steps=4", "train.save_every=2"))
+    before = snapshot(out)
+    assert "model.safetensors" in before and "checkpoints/step-0000002/manifest.json" in before
+    with pytest.raises(Interrupted, match=f"interrupted at step 3 of 6; the previous run in '{out}' is kept"):
+        finetuning.finetune(small(tiny_gpt2, out, "train.max_steps=6", "train.save_every=2"), overwrite=True,
+                            progress=StopAt(3))
+    assert snapshot(out) == before  # byte for byte
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no staging, no lock left behind
+
+
+def test_killed_overwrite_keeps_the_previous_run_and_the_next_run_cleans_up(tmp_path, tiny_gpt2):
+    out = tmp_path / "run"
+    finetuning.finetune(small(tiny_gpt2, out, "train.max_steps=2"))
+    before = snapshot(out)
+    process = llmtool_process("finetune", "recipes/causal-lm.yaml", f"model.name={tiny_gpt2}", "-o", out,
+                              "--overwrite", "train.max_steps=5000", "train.save_every=3", "data.validation_split=0")
+    incoming = tmp_path / ".run.incoming" / "checkpoints"
+    wait_for(lambda: any(incoming.glob("step-*")), process)
+    process.kill()
+    process.communicate()
+    assert snapshot(out) == before
+    finetuning.finetune(small(tiny_gpt2, out, "train.max_steps=3"), overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert snapshot(out) != before and (out / "model.safetensors").is_file()
+
+
+def test_a_second_run_into_the_same_directory_is_refused_and_a_killed_one_leaves_no_stuck_lock(tmp_path, tiny_gpt2):
+    out = tmp_path / "run"
+    first = llmtool_process("finetune", "recipes/causal-lm.yaml", f"model.name={tiny_gpt2}", "-o", out,
+                            "train.max_steps=5000", "train.save_every=null", "data.validation_split=0")
+    wait_for(lambda: (out / "metrics.csv").exists(), first)
+    with pytest.raises(LlmtoolError, match=f"another llmtool run \\(pid {first.pid}\\) is writing to '{out}'"):
+        finetuning.finetune(small(tiny_gpt2, out, "train.max_steps=2"), overwrite=True)
+    first.kill()
+    first.communicate()
+    assert (tmp_path / ".run.lock").exists()  # a crashed run's lock file stays, but the OS dropped its lock
+    finetuning.finetune(small(tiny_gpt2, out, "train.max_steps=2"), overwrite=True)
+    assert (out / "model.safetensors").is_file()
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def test_resume_skips_a_damaged_latest_checkpoint_and_stays_exact(tmp_path, tiny_gpt2):
+    common = ["train.max_steps=12", "train.save_every=4"]
+    finetuning.finetune(small(tiny_gpt2, tmp_path / "whole", *common))
+    broken = tmp_path / "broken"
+    with pytest.raises(Interrupted):
+        finetuning.finetune(small(tiny_gpt2, broken, *common), progress=StopAt(11))
+    newest = checkpoints.latest(broken)
+    assert newest.name == "step-0000008"
+    weights = newest / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped bit in the middle: same size, different content
+    weights.write_bytes(bytes(data))
+    progress = StopAt(None)
+    result = finetuning.finetune(small(tiny_gpt2, broken, *common), resume=True, progress=progress)
+    assert any("step-0000008' is damaged (model.safetensors does not match its checksum); skipping it" in m
+               for m in progress.messages)
+    assert result.resumed_from == 4 and result.steps == 12
+    assert losses(broken) == losses(tmp_path / "whole")
+
+
+def test_checkpoint_problems_are_named(tmp_path, tiny_gpt2):
+    out = tmp_path / "run"
+    finetuning.finetune(small(tiny_gpt2, out, "train.max_steps=5", "train.save_every=2"))
+    first, second = checkpoints.listed(out)
+    assert checkpoints.problem(first) is None and checkpoints.problem(second) is None
+    (second / "optimizer.pt").write_bytes((second / "optimizer.pt").read_bytes()[:100])
+    assert "optimizer.pt has 100 bytes" in checkpoints.problem(second)
+    (first / "scheduler.pt").unlink()
+    assert checkpoints.problem(first) == "scheduler.pt is missing"
+    with pytest.raises(LlmtoolError, match="nothing to resume: .* \\(every checkpoint there is damaged\\)"):
+        finetuning.finetune(small(tiny_gpt2, out, "train.max_steps=5", "train.save_every=2"), resume=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A size-limited tmpfs, mounted for the test (needs root and mount rights; skipped elsewhere)."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+
+    def mount(size_bytes: int) -> Path:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", str(mount_point)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip() or 'mount failed'})")
+        return mount_point
+
+    if os.geteuid() != 0 or not sys.platform.startswith("linux"):
+        pytest.skip("a size-limited directory needs root on Linux (tmpfs)")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+
+
+def test_full_disk_while_saving_keeps_the_last_good_checkpoint(tmp_path, tiny_gpt2, small_disk):
+    probe = tmp_path / "probe"
+    finetuning.finetune(small(tiny_gpt2, probe, "train.max_steps=3", "train.save_every=2"))
+    checkpoint_bytes = sum(p.stat().st_size for p in checkpoints.latest(probe).rglob("*") if p.is_file())
+    disk = small_disk(int(checkpoint_bytes * 1.6))  # room for one checkpoint and the logs, not two checkpoints
+    out = disk / "run"
+    with pytest.raises(LlmtoolError) as failure:
+        finetuning.finetune(small(tiny_gpt2, out, "train.max_steps=8", "train.save_every=2",
+                                  "train.keep_checkpoints=2"))
+    message = str(failure.value)
+    assert message.startswith("the disk is full: checkpoint step-0000004 could not be written")
+    assert "step-0000002'" in message
+    root = out / checkpoints.CHECKPOINTS
+    assert sorted(p.name for p in root.iterdir()) == ["step-0000002"]  # the partial one is gone
+    assert checkpoints.problem(root / "step-0000002") is None
+
+
+# ---------------------------------------------------------------- Ctrl-C
+
+
+def test_ctrl_c_is_one_line_with_where_it_stopped_and_how_to_resume(tmp_path, tiny_gpt2):
+    out = tmp_path / "run"
+    args = ["finetune", "recipes/causal-lm.yaml", f"model.name={tiny_gpt2}", "train.max_steps=5000",
+            "train.save_every=2", "data.validation_split=0", "data.max_train_samples=200", "-o", out]
+    process = llmtool_process(*args)
+    wait_for(lambda: checkpoints.latest(out) is not None, process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: interrupted at step ") and " of 5000; the last checkpoint is '" in last
+    assert last.endswith(f"continue with: llmtool finetune recipes/causal-lm.yaml model.name={tiny_gpt2} "
+                         f"train.max_steps=5000 train.save_every=2 data.validation_split=0 "
+                         f"data.max_train_samples=200 -o {out} --resume")
+    assert checkpoints.problem(checkpoints.latest(out)) is None
