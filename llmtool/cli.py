@@ -66,4 +66,25 @@ def _root(
 
 
 def main() -> None:
-    app()
+    """The console entry point. Usage errors (a misspelt option, a value of the wrong type) become one red line
+    too, rather than a usage box."""
+    import sys
+
+    try:
+        code = app(standalone_mode=False, prog_name="llmtool")
+    except typer.TyperException as err:
+        if type(err).__name__ == "NoArgsIsHelpError":  # bare `llmtool` or `llmtool VERB`: the help is the answer
+            err.show()
+            sys.exit(err.exit_code)
+        from llmtool.commands._output import print_error
+
+        context = getattr(err, "ctx", None)
+        command = context.command_path if context is not None else "llmtool"
+        print_error(f"{err.format_message()} (see: {command} --help)")
+        sys.exit(err.exit_code)
+    except typer.Abort:  # Ctrl-C while the command line itself is being read
+        from llmtool.commands._output import print_error
+
+        print_error("interrupted")
+        sys.exit(Interrupted.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

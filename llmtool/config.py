@@ -70,7 +70,7 @@ class TrainSection:
     warmup_ratio: float = field(default=0.0, metadata=_range(0.0, 1.0))
     max_grad_norm: float = field(default=1.0, metadata=_range(0.0))
     precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
-    seed: int = 42
+    seed: int = field(default=42, metadata=_range(0, 2**32 - 1))  # numpy's seed range
     eval_every: Optional[int] = field(default=None, metadata=_range(1))  # steps; default: each epoch's end
     save_every: Optional[int] = field(default=None, metadata=_range(1))  # steps; default: only the final model
     keep_checkpoints: int = field(default=2, metadata=_range(1))
@@ -291,9 +291,16 @@ def _semantic_checks(recipe: Recipe, raw: dict, errors: list[str]) -> None:
         if model.config.get("model_type") not in TOKENIZER_KIND:
             errors.append(f"model.config.model_type: expected one of {', '.join(TOKENIZER_KIND)}, "
                           f"got {model.config.get('model_type')!r}")
-        for key, value in model.config.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                errors.append(f"model.config.{key}: must be a finite number, got {value}")
+        non_finite = [key for key, value in model.config.items() if isinstance(value, float) and not math.isfinite(value)]
+        for key in non_finite:
+            errors.append(f"model.config.{key}: must be a finite number, got {model.config[key]}")
+        if not non_finite and model.config.get("model_type") in TOKENIZER_KIND:
+            from llmtool.scratch import config_problem
+
+            wrong = config_problem(model.config, model.vocab_size)
+            if wrong:
+                errors.append(f"model.config.{wrong}" if wrong.split(":")[0] in model.config else
+                              f"model.config: {wrong}")
     _check_positions(recipe, errors)
     for i, spec in enumerate(model.tokenizer_files):
         if not Path(spec).expanduser().is_file():

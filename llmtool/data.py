@@ -58,6 +58,7 @@ def file_columns(path: Path) -> list[str]:
     """Column names of a local data file, after checking that it is readable: UTF-8, not empty, and (JSON lines)
     one valid object a line. Raises DataFileError saying what is wrong."""
     import csv
+    import io
 
     builder = DATA_BUILDERS.get(path.suffix.lower())
     try:
@@ -79,9 +80,15 @@ def file_columns(path: Path) -> list[str]:
         return ["text"]
     if builder == "csv":
         delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-        rows = csv.reader(text.splitlines(), delimiter=delimiter)
+        rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
         header = next(rows, [])
-        if next(rows, None) is None:
+        count = 0
+        for row in rows:
+            if len(row) > len(header):
+                raise DataFileError(f"line {rows.line_num} has {len(row)} cells, but the header has {len(header)} "
+                                    "(a text with an unquoted delimiter? quote such cells)")
+            count += bool(row)
+        if not count:
             raise DataFileError("has a header but no rows")
         return header
     return _json_records(text)

@@ -22,10 +22,10 @@ from pathlib import Path
 from llmtool import checkpoints
 from llmtool import config as config_lib
 from llmtool import data as data_lib
-from llmtool.rundir import RunDirectory
 from llmtool.config import Recipe
 from llmtool.errors import Interrupted, LlmtoolError, UsageError
 from llmtool.models import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM, Names
+from llmtool.rundir import RunDirectory
 
 METRICS_CSV = "metrics.csv"
 LOSS_PNG = "loss.png"

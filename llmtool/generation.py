@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Callable
 
 from llmtool.errors import LlmtoolError, UsageError
 from llmtool.models import SEQ2SEQ_LM, LoadedModel
@@ -17,6 +18,8 @@ MAX_SEED = 2**32 - 1  # numpy's seed range, which transformers.set_seed also see
 # An encoder-decoder with relative positions (T5) has no hard limit; past its tokenizer's stated length (or this,
 # where none is stated) a request for more new tokens is a typo, not a plan.
 ENCODER_DECODER_FALLBACK_LIMIT = 2048
+# Below this, logits divided by the temperature overflow to inf and sampling fails; greedy is the limit anyway.
+MIN_TEMPERATURE = 1e-3
 
 
 @dataclass
@@ -57,9 +60,9 @@ class GenerationSettings:
             problems.append(f"--num-return-sequences must be at least 1 (got {self.num_return_sequences})")
         elif self.num_return_sequences > 1 and not self.sampling:
             problems.append("--num-return-sequences above 1 needs sampling: add --do-sample or a --temperature")
-        if self.sampling and self.temperature <= 0:
-            problems.append(f"--temperature must be above 0 when sampling (got {self.temperature}); use --greedy "
-                            "for deterministic output")
+        if self.sampling and self.temperature < MIN_TEMPERATURE:
+            problems.append(f"--temperature must be at least {MIN_TEMPERATURE} when sampling (got {self.temperature});"
+                            " use --greedy for deterministic output")
         if self.top_p is not None and not 0 < self.top_p <= 1:
             problems.append(f"--top-p must be in (0, 1] (got {self.top_p})")
         if self.top_k is not None and self.top_k < 0:
@@ -262,11 +265,13 @@ def _trim(ids: list[int], budget: int, stop_ids: set[int]) -> list[int]:
     return ids
 
 
-def generate(lm: LoadedModel, prompts: list[str], settings: GenerationSettings, streamer=None) -> GenerationReport:
+def generate(lm: LoadedModel, prompts: list[str], settings: GenerationSettings, streamer=None,
+             on_start: Callable[[], None] | None = None) -> GenerationReport:
     """Generate for every prompt, in batches of similar length; results come back in prompt order.
 
     Each prompt gets exactly the tokens it would get alone (greedy decoding is per-prefix, and batch outputs are
-    cut to each prompt's own budget), so batching changes speed, not text.
+    cut to each prompt's own budget), so batching changes speed, not text. `on_start` runs once every check has
+    passed, just before the first token (a streaming caller prints the prompt there, never before an error).
     """
     import torch
     from transformers import set_seed
@@ -275,13 +280,15 @@ def generate(lm: LoadedModel, prompts: list[str], settings: GenerationSettings, 
     prepare_tokenizer(lm)
     tokenizer, model = lm.tokenizer, lm.model
     encoder_decoder = lm.task == SEQ2SEQ_LM
-    encoded = tokenizer(prompts)["input_ids"]
+    encoded = tokenizer(prompts, verbose=False)["input_ids"]  # too-long prompts are reported below, not warned
     lengths = [len(ids) for ids in encoded]
     budgets = _token_budgets(lm, settings, lengths)
     kwargs = _generation_kwargs(settings, tokenizer)
     stop_ids = {t for t in (tokenizer.eos_token_id, tokenizer.pad_token_id) if t is not None}
     if settings.seed is not None:
         set_seed(settings.seed)
+    if on_start is not None:
+        on_start()
 
     order = sorted(range(len(prompts)), key=lambda i: lengths[i], reverse=True)
     limit = position_limit(lm)

@@ -75,6 +75,36 @@ def model_config(settings: dict, tokenizer):
     return AutoConfig.for_model(model_type, vocab_size=len(tokenizer), **special_ids, **settings)
 
 
+def config_problem(settings: dict, vocab_size: int) -> str | None:
+    """What transformers would reject in a from-scratch config, found before any data loads: the config is built
+    and the model instantiated on the meta device (no memory, no weights). None if it builds."""
+    import torch
+    from transformers import AutoConfig
+    from transformers.utils import logging as hf_logging
+
+    from llmtool.models import auto_model_class, infer_task
+
+    settings = dict(settings)
+    model_type = settings.pop("model_type")
+    if "vocab_size" in settings:
+        return "vocab_size: the vocabulary size of a trained tokenizer is set with model.vocab_size"
+    for key, value in settings.items():
+        if isinstance(value, int) and not isinstance(value, bool) and value < 0 and not key.endswith("_id"):
+            return f"{key}: must not be negative, got {value}"
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # special token ids are only set from the tokenizer later: no warnings here
+    try:
+        config = AutoConfig.for_model(model_type, vocab_size=vocab_size, **settings)
+        with torch.device("meta"):
+            auto_model_class(infer_task(config)).from_config(config)
+    except Exception as err:  # noqa: BLE001 - whatever transformers says about the settings, in one line
+        text = " ".join(part.strip() for part in str(err).splitlines() if part.strip()) or type(err).__name__
+        return text[:300]
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    return None
+
+
 def max_positions(settings: dict) -> int:
     for key in ("n_positions", "max_position_embeddings"):
         if key in settings:

@@ -103,3 +103,29 @@ def test_unknown_option_is_a_usage_error(run_cli):
     result = run_cli("generate", "--temprature", "0.5", "hi")
     assert result.exit_code == 2
     assert "--temprature" in result.output
+
+
+def test_ctrl_c_outside_a_training_loop_is_one_line_and_exit_130(run_cli, tiny_gpt2, monkeypatch):
+    from llmtool import generation
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(generation, "generate", interrupted)
+    monkeypatch.delenv("LLMTOOL_DEBUG")
+    result = run_cli("generate", "--model", tiny_gpt2, "hello")
+    assert result.exit_code == 130
+    assert result.stderr.strip().splitlines() == ["Error: interrupted"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["generate", "--max-new-tokens", "ten", "hi"], "Invalid value for '--max-new-tokens'"),
+    (["generate", "--temprature", "1", "hi"], "No such option: --temprature"),
+    (["frobnicate"], "No such command 'frobnicate'"),
+])
+def test_command_line_usage_errors_are_one_line(args, message):
+    result = _run_module(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
+    assert lines[0].endswith("--help)")

@@ -249,3 +249,32 @@ def test_label_set_of_a_trained_classifier_is_checked(user_cli, tiny_bert, tmp_p
     assert kept.exit_code == 0, kept.output
     saved = json.loads((tmp_path / "c" / "config.json").read_text())
     assert saved["id2label"] == {"0": "0", "1": "1"}
+
+
+def test_tiny_temperature_is_refused_before_sampling_overflows(user_cli, tiny_gpt2):
+    line = one_error_line(user_cli("generate", "--model", tiny_gpt2, "hi", "--temperature", "1e-45"), 2)
+    assert "--temperature must be at least 0.001 when sampling" in line
+
+
+def test_stream_writes_nothing_when_the_prompt_is_refused(user_cli, tiny_gpt2):
+    line = one_error_line(user_cli("generate", "--model", tiny_gpt2, "--stream", "word " * 200,
+                                   "--max-new-tokens", "5"), 2)
+    assert "past this model's limit of 128" in line
+
+
+@pytest.mark.parametrize("settings, message", [
+    ("{model_type: gpt2, n_layer: -1}", "model.config.n_layer: must not be negative, got -1"),
+    ("{model_type: gpt2, n_embd: big}", "Field 'n_embd' expected int, got str"),
+    ("{model_type: gpt2, n_head: 3, n_embd: 32}", "must be divisible by num_heads"),
+    ("{model_type: gpt2, vocab_size: 100}", "model.config.vocab_size: the vocabulary size of a trained tokenizer"),
+])
+def test_from_scratch_config_is_checked_at_validation(user_cli, settings, message):
+    line = one_error_line(user_cli("finetune", "recipes/pretrain-gpt2.yaml", f"model.config={settings}", "--dry-run"), 2)
+    assert message in line
+
+
+def test_csv_row_with_extra_cells_names_its_line(user_cli, tmp_path):
+    data = tmp_path / "train.csv"
+    data.write_text("text,label\ngood film,positive\nbad, really bad film,negative\n")
+    line = one_error_line(user_cli("finetune", "recipes/sentiment.yaml", f"data.train={data}", "--dry-run"), 2)
+    assert "line 3 has 3 cells, but the header has 2" in line

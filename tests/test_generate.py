@@ -237,8 +237,8 @@ def test_default_model_comes_from_env(run_cli, tiny_gpt2, monkeypatch):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--do-sample", "--temperature", "0"], "--temperature must be above 0 when sampling"),
-        (["--temperature", "-1"], "--temperature must be above 0 when sampling"),
+        (["--do-sample", "--temperature", "0"], "--temperature must be at least 0.001 when sampling"),
+        (["--temperature", "-1"], "--temperature must be at least 0.001 when sampling"),
         (["--top-p", "0"], "--top-p must be in (0, 1]"),
         (["--top-p", "1.5"], "--top-p must be in (0, 1]"),
         (["--top-k", "-2"], "--top-k must be 0 (off) or more"),

@@ -108,5 +108,7 @@ class _RichProgress:
     def stop(self) -> None:
         self.bar.stop()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is not None:  # the error line should stand alone, not under a half-finished bar
+            self.bar.live.transient = True
         self.bar.stop()

@@ -72,15 +72,16 @@ def generate(
         verb="generate", device=device, dtype=dtype, trust_remote_code=trust_remote_code,
         allow_new_head=new_head, names=MODEL_OPTION_NAMES,
     )
-    streamer = None
+    streamer = echo_prompt = None
     if stream:
         from transformers import TextStreamer
 
-        if lm.task == models.CAUSAL_LM:
-            sys.stdout.write(texts[0])
-            sys.stdout.flush()
         streamer = TextStreamer(lm.tokenizer, skip_prompt=True, skip_special_tokens=True)
-    report = generation.generate(lm, texts, settings, streamer=streamer)
+        if lm.task == models.CAUSAL_LM:
+            def echo_prompt():
+                sys.stdout.write(texts[0])
+                sys.stdout.flush()
+    report = generation.generate(lm, texts, settings, streamer=streamer, on_start=echo_prompt)
     if stream:
         return
 
