@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -156,42 +157,51 @@ def save_model(accelerator, model, tokenizer, directory: Path) -> None:
         tokenizer.save_pretrained(directory)
 
 
-def save(accelerator, model, tokenizer, optimizer, scheduler, state: dict, work: Path, keep: int) -> Path:
-    """Write checkpoint step-N of the run in `work`: model, tokenizer, optimizer, scheduler, each process's random
-    state, the loop's state; sealed with a manifest and renamed into place. A failed write leaves no partial
-    checkpoint behind and the earlier ones as they were."""
-    import torch
-
-    root = work / CHECKPOINTS
-    name = f"step-{state['step']:07d}"
-    final, tmp = root / name, root / f".tmp-{name}"
+@contextmanager
+def staged(accelerator, tmp: Path, what: str, fallback: Callable[[], str]):
+    """A fresh directory to write `what` into (made by the main process, every process waits for it). On any
+    failure it is removed; a failed write (a full disk, an I/O error) becomes one line that ends with `fallback()`."""
     main = accelerator.is_main_process
     try:
         if main:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
         accelerator.wait_for_everyone()
-        save_model(accelerator, model, tokenizer, tmp)
-        torch.save(rng_state(), tmp / f"rng-{accelerator.process_index}.pt")
-        if main:
-            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-            torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
-            (tmp / STATE).write_text(json.dumps(state, indent=2))
-        accelerator.wait_for_everyone()
-        if main:
-            publish(tmp, final, keep)
+        yield tmp
         accelerator.wait_for_everyone()
     except BaseException as err:
-        failure = write_failure(err, f"checkpoint {name}", root, _fallback(work)) if isinstance(err, Exception) else None
+        failure = write_failure(err, what, tmp.parent, fallback()) if isinstance(err, Exception) else None
         if main:
             shutil.rmtree(tmp, ignore_errors=True)
         if failure is not None:
             raise failure from err
         raise
+
+
+def save(accelerator, model, tokenizer, optimizer, scheduler, state: dict, work: Path, keep: int) -> Path:
+    """Write checkpoint step-N of the run in `work`: model, tokenizer, optimizer, scheduler, each process's random
+    state, the loop's state; sealed with a manifest and renamed into place. A failed write leaves no partial
+    checkpoint behind and the earlier ones as they were."""
+    import torch
+
+    name = f"step-{state['step']:07d}"
+    final = work / CHECKPOINTS / name
+    with staged(accelerator, work / CHECKPOINTS / f".tmp-{name}", f"checkpoint {name}",
+                lambda: last_good_note(work)) as tmp:
+        save_model(accelerator, model, tokenizer, tmp)
+        torch.save(rng_state(), tmp / f"rng-{accelerator.process_index}.pt")
+        if accelerator.is_main_process:
+            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+            torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+            (tmp / STATE).write_text(json.dumps(state, indent=2))
+        accelerator.wait_for_everyone()  # every process's files are in before the manifest seals them
+        if accelerator.is_main_process:
+            publish(tmp, final, keep)
     return final
 
 
-def _fallback(work: Path) -> str:
+def last_good_note(work: Path) -> str:
+    """How a failed write ends its message: what survives of the run."""
     last = latest(work)
     return f"the last good checkpoint is '{last}'" if last else "no earlier checkpoint was written"
 

@@ -60,6 +60,7 @@ class FinetuneResult:
 
 
 RECIPE_MODEL_NAMES = Names(model="model.name", task="task", new_head="model.new_head: true")
+RECIPE_TOKENIZER_NAMES = Names(model="model.tokenizer")
 
 
 def saved_label_order(config, labels: list[str], model_name: str, new_head: bool) -> tuple[list[str], bool]:
@@ -115,11 +116,12 @@ def _build_tokenizer_and_model(recipe: Recipe, accelerator, out: Path, train_row
             raise UsageError(problems[0])
         if recipe.model.tokenizer:
             tokenizer = models.load_tokenizer(recipe.model.tokenizer, recipe.model.trust_remote_code,
-                                              RECIPE_MODEL_NAMES)
+                                              RECIPE_TOKENIZER_NAMES)
     else:
         settings = recipe.model.config
         if recipe.model.tokenizer:
-            tokenizer = models.load_tokenizer(recipe.model.tokenizer, recipe.model.trust_remote_code)
+            tokenizer = models.load_tokenizer(recipe.model.tokenizer, recipe.model.trust_remote_code,
+                                              RECIPE_TOKENIZER_NAMES)
         else:
             # Trained once, on the main process; the others load it from a directory beside the output.
             shared = out.parent / f".{out.name}.tokenizer-init"
@@ -333,15 +335,10 @@ def _write_final(accelerator, model, tokenizer, recipe: Recipe, work: Path, out:
     Written to a staging directory first, then moved in file by file: each file lands whole."""
     import yaml
 
-    staging = work / ".final-tmp"
-    main = accelerator.is_main_process
-    try:
-        if main:
-            shutil.rmtree(staging, ignore_errors=True)
-            staging.mkdir(parents=True)
-        accelerator.wait_for_everyone()
+    with checkpoints.staged(accelerator, work / ".final-tmp", "the final model",
+                            lambda: checkpoints.last_good_note(work)) as staging:
         checkpoints.save_model(accelerator, model, tokenizer, staging)
-        if main:
+        if accelerator.is_main_process:
             header = f"# Resolved recipe of this run; rerun with: llmtool finetune {out / 'recipe.yaml'}\n"
             (staging / "recipe.yaml").write_text(header + yaml.safe_dump(recipe.to_dict(), sort_keys=False))
             (staging / "versions.json").write_text(json.dumps(_library_versions(), indent=2) + "\n")
@@ -350,16 +347,6 @@ def _write_final(accelerator, model, tokenizer, recipe: Recipe, work: Path, out:
             for item in staging.iterdir():
                 os.replace(item, work / item.name)
             staging.rmdir()
-        accelerator.wait_for_everyone()
-    except Exception as err:
-        last = checkpoints.latest(work)
-        fallback = f"the last checkpoint is '{last}'" if last else "no checkpoint was written"
-        failure = checkpoints.write_failure(err, "the final model", work, fallback)
-        if main:
-            shutil.rmtree(staging, ignore_errors=True)
-        if failure is not None:
-            raise failure from err
-        raise
 
 
 # ---------------------------------------------------------------- the loop
