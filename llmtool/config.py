@@ -15,8 +15,9 @@ from typing import Any, Literal, Optional
 
 from llmtool import data as data_lib
 from llmtool.errors import UsageError
+from llmtool.tasks import CAUSAL_LM, TASKS
 
-Task = Literal["causal-lm", "classification", "seq2seq-lm"]
+Task = Literal[TASKS]  # Literal over the tuple: the same names as everywhere else
 
 
 def _range(low=None, high=None, low_open=False):
@@ -305,7 +306,7 @@ def _semantic_checks(recipe: Recipe, raw: dict, errors: list[str]) -> None:
     for i, spec in enumerate(model.tokenizer_files):
         if not Path(spec).expanduser().is_file():
             errors.append(f"model.tokenizer_files[{i}]: file '{spec}' does not exist")
-    if data.packing and recipe.task not in (None, "causal-lm"):
+    if data.packing and recipe.task not in (None, CAUSAL_LM):
         errors.append("data.packing: only for task causal-lm")
     if data.train is None:
         errors.append("data.train: missing; give a data file (csv/json/jsonl/parquet/txt) or a Hub dataset name")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmtool.errors import LlmtoolError
-from llmtool.models import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM
+from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM
 
 if TYPE_CHECKING:
     from llmtool.config import Recipe

@@ -24,7 +24,8 @@ from llmtool import config as config_lib
 from llmtool import data as data_lib
 from llmtool.config import Recipe
 from llmtool.errors import Interrupted, LlmtoolError, UsageError
-from llmtool.models import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM, Names
+from llmtool.models import Names
+from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM
 from llmtool.rundir import RunDirectory
 
 METRICS_CSV = "metrics.csv"
@@ -360,6 +361,8 @@ def finetune(recipe: Recipe, *, overwrite: bool = False, resume: bool = False,
     from accelerate import Accelerator
 
     progress = progress or Progress()
+    if overwrite:
+        _check_inputs_outside(recipe)
     # Without a GPU, cpu=True is what lets Accelerate see a torchrun/accelerate launch as multi-process (gloo).
     on_cpu = not torch.cuda.is_available() and not torch.backends.mps.is_available()
     accelerator = Accelerator(mixed_precision=_mixed_precision(recipe.train.precision), cpu=on_cpu)
@@ -378,6 +381,18 @@ def finetune(recipe: Recipe, *, overwrite: bool = False, resume: bool = False,
         accelerator.end_training()
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
+
+
+def _check_inputs_outside(recipe: Recipe) -> None:
+    """--overwrite replaces the whole output directory, so no input of the run may live inside it."""
+    out = Path(recipe.output_dir).expanduser().resolve()
+    inputs = {"data.train": recipe.data.train, "data.validation": recipe.data.validation,
+              "model.name": recipe.model.name, "model.tokenizer": recipe.model.tokenizer,
+              **{f"model.tokenizer_files[{i}]": name for i, name in enumerate(recipe.model.tokenizer_files)}}
+    for key, spec in inputs.items():
+        if spec and Path(spec).expanduser().exists() and out in Path(spec).expanduser().resolve().parents:
+            raise UsageError(f"{key} '{spec}' lies inside the output directory '{recipe.output_dir}', which "
+                             "--overwrite replaces; move it out, or choose another output_dir")
 
 
 def _interrupted(step: int, total_steps: int, run_dir: RunDirectory) -> Interrupted:

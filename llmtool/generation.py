@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Callable
 
 from llmtool.errors import LlmtoolError, UsageError
-from llmtool.models import SEQ2SEQ_LM, LoadedModel
+from llmtool.models import LoadedModel
+from llmtool.tasks import SEQ2SEQ_LM
 
 DEFAULT_MAX_LENGTH = 50  # total length (prompt + new tokens), as transformers' own default
 MAX_SEED = 2**32 - 1  # numpy's seed range, which transformers.set_seed also seeds
@@ -20,6 +21,8 @@ MAX_SEED = 2**32 - 1  # numpy's seed range, which transformers.set_seed also see
 ENCODER_DECODER_FALLBACK_LIMIT = 2048
 # Below this, logits divided by the temperature overflow to inf and sampling fails; greedy is the limit anyway.
 MIN_TEMPERATURE = 1e-3
+# Every returned sequence of a prompt is decoded in the same batch: past this, memory, not patience, runs out.
+MAX_RETURN_SEQUENCES = 1024
 
 
 @dataclass
@@ -56,8 +59,9 @@ class GenerationSettings:
             problems.append(f"--max-new-tokens must be at least 1 (got {self.max_new_tokens})")
         if self.max_length < 1:
             problems.append(f"--max-length must be at least 1 (got {self.max_length})")
-        if self.num_return_sequences < 1:
-            problems.append(f"--num-return-sequences must be at least 1 (got {self.num_return_sequences})")
+        if not 1 <= self.num_return_sequences <= MAX_RETURN_SEQUENCES:
+            problems.append(f"--num-return-sequences must be between 1 and {MAX_RETURN_SEQUENCES} (got "
+                            f"{self.num_return_sequences}); for more, run again with another --seed")
         elif self.num_return_sequences > 1 and not self.sampling:
             problems.append("--num-return-sequences above 1 needs sampling: add --do-sample or a --temperature")
         if self.sampling and self.temperature < MIN_TEMPERATURE:

@@ -9,14 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmtool.errors import LlmtoolError, UsageError
+from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM, TASKS
 
 if TYPE_CHECKING:
     import torch
 
-CAUSAL_LM = "causal-lm"
-SEQ2SEQ_LM = "seq2seq-lm"
-CLASSIFICATION = "classification"
-TASKS = (CAUSAL_LM, SEQ2SEQ_LM, CLASSIFICATION)
 DTYPES = ("auto", "fp32", "fp16", "bf16")
 DEFAULT_GENERATION_MODEL = "gpt2"
 
@@ -279,6 +276,8 @@ def load_tokenizer(source: str, trust_remote_code: bool = False, names: Names = 
     """The tokenizer of a local directory or Hub id; one with no vocabulary (files missing or emptied) is refused."""
     from transformers import AutoTokenizer
 
+    if not Path(source).expanduser().exists() and _looks_like_path(source):
+        raise LlmtoolError(f"tokenizer directory '{source}' does not exist; check {names.model}")
     local = Path(source).is_dir()
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)

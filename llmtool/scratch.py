@@ -45,6 +45,7 @@ def train_tokenizer(texts: Iterable[str], kind: str, vocab_size: int, model_max_
         raise UsageError(f"unknown tokenizer kind '{kind}'; choose bpe, wordpiece or unigram")
 
     tokenizer.train_from_iterator(texts, trainer)
+    _number_tokens_stably(tokenizer, kind, list(specials.values()))
     if kind == "wordpiece":
         cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
         tokenizer.post_processor = processors.TemplateProcessing(
@@ -55,6 +56,28 @@ def train_tokenizer(texts: Iterable[str], kind: str, vocab_size: int, model_max_
             single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", tokenizer.token_to_id("</s>"))]
         )
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, model_max_length=model_max_length, **specials)
+
+
+def _number_tokens_stably(tokenizer, kind: str, specials: list[str]) -> None:
+    """The WordPiece and Unigram trainers number tokens (and order Unigram's rarest characters) in a hash order
+    that changes from process to process, so the same data gave differently initialised models. Renumber them in
+    a fixed order: special tokens first, then WordPiece by string, Unigram by score (rounded past the trainer's
+    last-digit noise) and string. WordPiece matches by string and Unigram by score, so tokenization is kept.
+    One variation remains: when vocab_size is more than the data supports, the last merges are among pairs seen
+    equally rarely, and which of them the WordPiece trainer takes still changes between processes."""
+    import json
+
+    from tokenizers import models
+
+    if kind == "wordpiece":
+        vocab = tokenizer.get_vocab()
+        ordered = specials + sorted(token for token in vocab if token not in specials)
+        tokenizer.model = models.WordPiece({token: i for i, token in enumerate(ordered)}, unk_token="[UNK]")
+    elif kind == "unigram":
+        pieces = json.loads(tokenizer.to_str())["model"]["vocab"]
+        scores = {piece: round(score, 2) for piece, score in pieces if piece not in specials}
+        ordered = [(piece, 0.0) for piece in specials] + sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+        tokenizer.model = models.Unigram(ordered, unk_id=specials.index("<unk>"), byte_fallback=False)
 
 
 def model_config(settings: dict, tokenizer):

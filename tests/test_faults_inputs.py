@@ -278,3 +278,27 @@ def test_csv_row_with_extra_cells_names_its_line(user_cli, tmp_path):
     data.write_text("text,label\ngood film,positive\nbad, really bad film,negative\n")
     line = one_error_line(user_cli("finetune", "recipes/sentiment.yaml", f"data.train={data}", "--dry-run"), 2)
     assert "line 3 has 3 cells, but the header has 2" in line
+
+
+def test_missing_tokenizer_directory_is_not_blamed_on_the_hub(user_cli, tmp_path):
+    out = tmp_path / "run"
+    line = one_error_line(user_cli("finetune", "recipes/pretrain-gpt2.yaml", f"model.tokenizer={tmp_path / 'tok'}",
+                                   "-o", out), 1)
+    assert f"tokenizer directory '{tmp_path / 'tok'}' does not exist; check model.tokenizer" in line
+    assert not out.exists()
+
+
+def test_overwrite_refuses_an_output_directory_that_holds_the_training_data(user_cli, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    data = out / "train.txt"
+    data.write_text((ROOT / "data" / "corpus.txt").read_text())
+    line = one_error_line(user_cli("finetune", "recipes/pretrain-gpt2.yaml", f"data.train={data}", "-o", out,
+                                   "--overwrite"), 2)
+    assert "data.train" in line and "lies inside the output directory" in line
+    assert data.is_file()
+
+
+def test_returned_sequences_are_bounded(user_cli, tmp_path):
+    line = one_error_line(user_cli("generate", "--model", tmp_path / "no-model", "hi", "--do-sample", "-n", "200000"), 2)
+    assert "--num-return-sequences must be between 1 and 1024" in line

@@ -3,14 +3,14 @@
 import pytest
 import torch
 
-from llmtool import models
+from llmtool import models, tasks
 from llmtool.errors import LlmtoolError, UsageError
 
 
 @pytest.mark.parametrize(
     "family, task",
-    [("gpt2", models.CAUSAL_LM), ("t5", models.SEQ2SEQ_LM), ("bert", models.CLASSIFICATION),
-     ("distilbert", models.CLASSIFICATION)],
+    [("gpt2", tasks.CAUSAL_LM), ("t5", tasks.SEQ2SEQ_LM), ("bert", tasks.CLASSIFICATION),
+     ("distilbert", tasks.CLASSIFICATION)],
 )
 def test_task_is_read_from_the_config(tiny_models, family, task):
     config = models.load_config(str(tiny_models(family)))
@@ -30,7 +30,7 @@ def test_load_model_picks_the_auto_class(tiny_models, family, auto_class_name):
 
 
 def test_task_override_with_a_new_head(tiny_gpt2):
-    lm = models.load_model(str(tiny_gpt2), task=models.CLASSIFICATION, device="cpu", num_labels=3,
+    lm = models.load_model(str(tiny_gpt2), task=tasks.CLASSIFICATION, device="cpu", num_labels=3,
                            allow_new_head=True)
     assert type(lm.model).__name__ == "GPT2ForSequenceClassification"
 

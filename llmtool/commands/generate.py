@@ -52,6 +52,7 @@ def generate(
       echo "Once upon a time" | llmtool generate --max-new-tokens 100 --stream --seed 1
     """
     from llmtool import generation, models
+    from llmtool.tasks import CAUSAL_LM, SEQ2SEQ_LM
     from llmtool.commands._output import print_json
 
     settings = generation.GenerationSettings(
@@ -68,7 +69,7 @@ def generate(
 
     model = model or models.default_generation_model()
     lm = models.load_model(
-        model, task=task, allowed_tasks=(models.CAUSAL_LM, models.SEQ2SEQ_LM),
+        model, task=task, allowed_tasks=(CAUSAL_LM, SEQ2SEQ_LM),
         verb="generate", device=device, dtype=dtype, trust_remote_code=trust_remote_code,
         allow_new_head=new_head, names=MODEL_OPTION_NAMES,
     )
@@ -77,7 +78,7 @@ def generate(
         from transformers import TextStreamer
 
         streamer = TextStreamer(lm.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        if lm.task == models.CAUSAL_LM:
+        if lm.task == CAUSAL_LM:
             def echo_prompt():
                 sys.stdout.write(texts[0])
                 sys.stdout.flush()
@@ -98,7 +99,7 @@ def generate(
                        "tokens_per_second": round(report.new_tokens / report.seconds, 2) if report.seconds else None},
         })
         return
-    prefix_prompt = lm.task == models.CAUSAL_LM
+    prefix_prompt = lm.task == CAUSAL_LM
     outputs = [(g.prompt if prefix_prompt else "") + text for g in report.generations for text in g.texts]
     typer.echo("\n\n".join(outputs) if len(outputs) > 1 else outputs[0])
 

@@ -13,8 +13,10 @@ def available() -> list[str]:
 
 
 def load(name: str):
+    if name not in available():  # before importing evaluate, which takes seconds
+        raise UsageError(f"unknown metric '{name}'; llmtool ships: {', '.join(available())}")
     import evaluate
 
-    if name not in available():
-        raise UsageError(f"unknown metric '{name}'; llmtool ships: {', '.join(available())}")
-    return evaluate.load(str(resources.files(__name__) / name))
+    # keep_in_memory: compute() gets whole lists, so evaluate's on-disk Arrow buffer (and its lock file, shared by
+    # every process of a run) would only add disk writes and lock waits.
+    return evaluate.load(str(resources.files(__name__) / name), keep_in_memory=True)

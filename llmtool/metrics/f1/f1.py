@@ -1,24 +1,37 @@
-"""Macro-averaged F1 over the labels seen in references or predictions (an `evaluate` module shipped with llmtool)."""
+"""F1, computed by scikit-learn's `f1_score` (an `evaluate` module shipped with llmtool)."""
 
 import datasets
 import evaluate
+from sklearn.metrics import f1_score
+
+_DESCRIPTION = """F1 per label, 2 * precision * recall / (precision + recall), then averaged: sklearn.metrics.f1_score.
+Unlike the Hugging Face hub module, the default average is "macro" (each label weighs the same), not "binary".
+Returns {"f1": float}, or {"f1": [float per label]} with average=None; nan when there are no rows."""
+
+_KWARGS = """predictions, references: lists of int labels, one per row.
+average (str or None, default "macro"): "macro", "micro", "weighted", "binary" (scores pos_label only),
+    or None for the per-label list (in the order of `labels`, else of the sorted labels seen).
+labels (list of int, optional): the labels to score and average over; default: every label in either list.
+pos_label (int, default 1): the label scored when average="binary".
+sample_weight (list of float, optional): a weight per row.
+zero_division (0, 1 or nan; default 0): the score of a label whose denominator is 0 (e.g. never predicted)."""
 
 
 class F1(evaluate.Metric):
     def _info(self):
         return evaluate.MetricInfo(
-            description="F1 per label, averaged with equal weight per label (macro).",
-            citation="",
-            inputs_description="predictions: list of int labels; references: list of int labels",
-            features=datasets.Features({"predictions": datasets.Value("int64"), "references": datasets.Value("int64")}),
+            description=_DESCRIPTION,
+            citation="Pedregosa et al., Scikit-learn: Machine Learning in Python, JMLR 12, 2011.",
+            inputs_description=_KWARGS,
+            features=datasets.Features(
+                {"predictions": datasets.Value("int64"), "references": datasets.Value("int64")}),
+            reference_urls=["https://scikit-learn.org/stable/modules/generated/sklearn.metrics.f1_score.html"],
         )
 
-    def _compute(self, predictions, references):
-        labels = sorted(set(references) | set(predictions))
-        scores = []
-        for label in labels:
-            tp = sum(1 for p, r in zip(predictions, references) if p == label and r == label)
-            fp = sum(1 for p, r in zip(predictions, references) if p == label and r != label)
-            fn = sum(1 for p, r in zip(predictions, references) if p != label and r == label)
-            scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
-        return {"f1": sum(scores) / len(scores) if scores else float("nan")}
+    def _compute(self, predictions, references, average="macro", labels=None, pos_label=1, sample_weight=None,
+                 zero_division=0):
+        if not references:  # scikit-learn refuses empty input
+            return {"f1": float("nan") if average is not None else [float("nan")] * len(labels or [])}
+        score = f1_score(references, predictions, average=average, labels=labels, pos_label=pos_label,
+                         sample_weight=sample_weight, zero_division=zero_division)
+        return {"f1": score.tolist() if hasattr(score, "tolist") else float(score)}  # plain floats, not numpy
