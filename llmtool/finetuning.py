@@ -22,15 +22,15 @@ from pathlib import Path
 from llmtool import checkpoints
 from llmtool import config as config_lib
 from llmtool import data as data_lib
+from llmtool import evaluation
 from llmtool.config import Recipe
 from llmtool.errors import Interrupted, LlmtoolError, UsageError
 from llmtool.models import Names
-from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM
+from llmtool.tasks import CLASSIFICATION, SEQ2SEQ_LM
 from llmtool.rundir import RunDirectory
 
 METRICS_CSV = "metrics.csv"
 LOSS_PNG = "loss.png"
-TASK_METRICS = {CLASSIFICATION: ["accuracy", "f1"], CAUSAL_LM: ["perplexity"], SEQ2SEQ_LM: ["exact_match"]}
 
 
 class Progress:
@@ -188,75 +188,6 @@ def _mixed_precision(requested: str) -> str:
     return requested
 
 
-def loss_and_logits(task: str, model, batch: dict):
-    """Sum of the per-target cross-entropy losses of a batch (padding excluded), and the logits."""
-    import torch.nn.functional as F
-
-    inputs = {k: v for k, v in batch.items() if k != "labels"}
-    labels = batch["labels"]
-    logits = model(**inputs).logits
-    if task == CLASSIFICATION:
-        return F.cross_entropy(logits.float(), labels, reduction="sum"), logits
-    scored = logits[:, :-1] if task == CAUSAL_LM else logits
-    targets = labels[:, 1:] if task == CAUSAL_LM else labels
-    loss = F.cross_entropy(scored.float().reshape(-1, scored.size(-1)), targets.reshape(-1), ignore_index=-100,
-                           reduction="sum")
-    return loss, logits
-
-
-# ---------------------------------------------------------------- evaluation
-
-
-def evaluate_model(task: str, model, tokenizer, dataset, collator, batch_size: int, accelerator, recipe: Recipe,
-                   metric_modules: dict) -> dict:
-    """Validation loss per target, plus the task's metric; each process takes a share of the rows."""
-    import torch
-    from accelerate.utils import gather_object
-
-    model.eval()
-    lengths, n_targets = list(dataset["length"]), list(dataset["n_targets"])
-    inputs = data_lib.model_inputs(dataset)
-    loss_sum = torch.zeros((), dtype=torch.float64, device=accelerator.device)
-    targets = torch.zeros((), dtype=torch.float64, device=accelerator.device)
-    predictions, references = [], []
-    exact = 0
-    with torch.no_grad():
-        for indices in data_lib.eval_batches(lengths, batch_size, accelerator.process_index,
-                                             accelerator.num_processes):
-            batch = collator(inputs, indices).to(accelerator.device)
-            with accelerator.autocast():
-                loss, logits = loss_and_logits(task, model, batch)
-            loss_sum += loss.double()
-            targets += sum(n_targets[i] for i in indices)
-            if task == CLASSIFICATION:
-                predictions += logits.argmax(-1).tolist()
-                references += batch["labels"].tolist()
-            elif task == SEQ2SEQ_LM:
-                generated = accelerator.unwrap_model(model).generate(
-                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                    max_new_tokens=recipe.data.max_target_length, do_sample=False)
-                answers = tokenizer.batch_decode(generated, skip_special_tokens=True)
-                expected = tokenizer.batch_decode(batch["labels"].masked_fill(batch["labels"] == -100,
-                                                                              tokenizer.pad_token_id),
-                                                  skip_special_tokens=True)
-                exact += sum(a.strip() == e.strip() for a, e in zip(answers, expected))
-    totals = accelerator.reduce(torch.stack([loss_sum, targets, torch.tensor(float(exact), dtype=torch.float64,
-                                                                              device=accelerator.device)]), "sum")
-    model.train()
-    loss_value = (totals[0] / totals[1]).item()
-    results = {"eval_loss": loss_value}
-    if task == CLASSIFICATION:
-        predictions = gather_object(predictions)
-        references = gather_object(references)
-        for name, module in metric_modules.items():
-            results.update(module.compute(predictions=predictions, references=references))
-    elif task == CAUSAL_LM:
-        results["perplexity"] = math.exp(min(loss_value, 50.0))
-    else:
-        results["exact_match"] = (totals[2] / len(dataset)).item()
-    return results
-
-
 # ---------------------------------------------------------------- logs
 
 
@@ -266,7 +197,7 @@ class RunLog:
     def __init__(self, out: Path, task: str, start_step: int, enabled: bool):
         self.enabled = enabled
         self.path = out / METRICS_CSV
-        self.columns = ["step", "epoch", "train_loss", "lr", "tokens_per_second", "eval_loss", *TASK_METRICS[task]]
+        self.columns = ["step", "epoch", "train_loss", "lr", "tokens_per_second", "eval_loss", *evaluation.TASK_METRICS[task]]
         if not enabled:
             return
         kept = []
@@ -472,12 +403,6 @@ def _train(recipe: Recipe, accelerator, run_dir: RunDirectory, progress: Progres
     scheduler = get_scheduler(train_cfg.scheduler, optimizer, num_warmup_steps=warmup,
                               num_training_steps=total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
-    metric_modules = {}
-    if task == CLASSIFICATION and validation_set is not None:
-        from llmtool import metrics
-
-        metric_modules = {name: metrics.load(name) for name in TASK_METRICS[task]}
-
     state = {"step": 0, "best_eval_loss": None, "evals_without_improvement": 0}
     if checkpoint is not None:
         state = checkpoints.load_state(checkpoint, optimizer, scheduler, accelerator.process_index)
@@ -510,7 +435,7 @@ def _train(recipe: Recipe, accelerator, run_dir: RunDirectory, progress: Progres
                     batch = collator(train_inputs, indices).to(accelerator.device)
                     sync = nullcontext() if m == len(micro) - 1 else accelerator.no_sync(model)
                     with sync, accelerator.autocast():
-                        loss_sum, _ = loss_and_logits(task, model, batch)
+                        loss_sum, _ = evaluation.loss_and_logits(task, model, batch)
                     # DDP averages gradients over processes; scaling by `world` makes them those of the global mean.
                     accelerator.backward(loss_sum * world / items)
                     local_loss += loss_sum.detach().double()
@@ -546,9 +471,9 @@ def _train(recipe: Recipe, accelerator, run_dir: RunDirectory, progress: Progres
 
                 pause_start = time.perf_counter()  # evaluation and checkpoints do not count in tokens/s
                 if validation_set is not None and (step % eval_every == 0 or step == total_steps):
-                    eval_results = evaluate_model(task, model, tokenizer, validation_set, collator,
-                                                  train_cfg.eval_batch_size or train_cfg.batch_size, accelerator,
-                                                  recipe, metric_modules)
+                    eval_results = evaluation.evaluate_model(
+                        task, model, tokenizer, validation_set, collator,
+                        train_cfg.eval_batch_size or train_cfg.batch_size, accelerator, recipe.data.max_target_length)
                     log.write(step, epoch=round(step / len(plan), 4), **eval_results)
                     if main:
                         progress.message(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in eval_results.items()))

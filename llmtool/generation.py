@@ -269,9 +269,10 @@ def _trim(ids: list[int], budget: int, stop_ids: set[int]) -> list[int]:
     return ids
 
 
-def generate(lm: LoadedModel, prompts: list[str], settings: GenerationSettings, streamer=None,
-             on_start: Callable[[], None] | None = None) -> GenerationReport:
-    """Generate for every prompt, in batches of similar length; results come back in prompt order.
+def generate_ids(lm: LoadedModel, encoded: list[list[int]], settings: GenerationSettings, streamer=None,
+                 on_start: Callable[[], None] | None = None) -> list[list[list[int]]]:
+    """New token ids for every tokenized prompt (a list per returned sequence), in prompt order: the batched,
+    length-sorted core that `generate` and the evaluation of seq2seq models share.
 
     Each prompt gets exactly the tokens it would get alone (greedy decoding is per-prefix, and batch outputs are
     cut to each prompt's own budget), so batching changes speed, not text. `on_start` runs once every check has
@@ -280,11 +281,10 @@ def generate(lm: LoadedModel, prompts: list[str], settings: GenerationSettings, 
     import torch
     from transformers import set_seed
 
-    settings.validate(len(prompts), streaming=streamer is not None)
+    settings.validate(len(encoded), streaming=streamer is not None)
     prepare_tokenizer(lm)
-    tokenizer, model = lm.tokenizer, lm.model
+    tokenizer = lm.tokenizer
     encoder_decoder = lm.task == SEQ2SEQ_LM
-    encoded = tokenizer(prompts, verbose=False)["input_ids"]  # too-long prompts are reported below, not warned
     lengths = [len(ids) for ids in encoded]
     budgets = _token_budgets(lm, settings, lengths)
     kwargs = _generation_kwargs(settings, tokenizer)
@@ -294,28 +294,35 @@ def generate(lm: LoadedModel, prompts: list[str], settings: GenerationSettings, 
     if on_start is not None:
         on_start()
 
-    order = sorted(range(len(prompts)), key=lambda i: lengths[i], reverse=True)
-    limit = position_limit(lm)
-    outputs: dict[int, list[list[int]]] = {}
-    start = time.perf_counter()
+    order = sorted(range(len(encoded)), key=lambda i: lengths[i], reverse=True)
+    outputs: list[list[list[int]]] = [[] for _ in encoded]
     with torch.inference_mode():
-        for batch in plan_batches(order, lengths, budgets, settings.batch_size, limit):
+        for batch in plan_batches(order, lengths, budgets, settings.batch_size, position_limit(lm)):
             inputs = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt").to(lm.device)
-            sequences = model.generate(
+            sequences = lm.model.generate(
                 **inputs, max_new_tokens=max(budgets[i] for i in batch), streamer=streamer, **kwargs
             )
             new = sequences[:, 1:] if encoder_decoder else sequences[:, inputs["input_ids"].shape[1]:]
             rows = new.tolist()
+            n = settings.num_return_sequences
             for j, i in enumerate(batch):
-                n = settings.num_return_sequences
                 outputs[i] = [_trim(r, budgets[i], stop_ids) for r in rows[j * n:(j + 1) * n]]
-    seconds = time.perf_counter() - start
+    return outputs
 
+
+def generate(lm: LoadedModel, prompts: list[str], settings: GenerationSettings, streamer=None,
+             on_start: Callable[[], None] | None = None) -> GenerationReport:
+    """Generate for every prompt (see `generate_ids`); results come back in prompt order, decoded."""
+    settings.validate(len(prompts), streaming=streamer is not None)
+    encoded = lm.tokenizer(prompts, verbose=False)["input_ids"]  # too-long prompts are reported, not warned
+    start = time.perf_counter()
+    outputs = generate_ids(lm, encoded, settings, streamer=streamer, on_start=on_start)
+    seconds = time.perf_counter() - start
     generations = [
         Generation(
             prompt=prompt,
-            texts=tokenizer.batch_decode(outputs[i], skip_special_tokens=True),
-            prompt_tokens=lengths[i],
+            texts=lm.tokenizer.batch_decode(outputs[i], skip_special_tokens=True),
+            prompt_tokens=len(encoded[i]),
             token_ids=outputs[i],
         )
         for i, prompt in enumerate(prompts)

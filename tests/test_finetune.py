@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from llmtool import checkpoints, config, data, finetuning
+from llmtool import checkpoints, config, data, evaluation, finetuning
 from llmtool.errors import Interrupted, LlmtoolError
 
 from conftest import ROOT
@@ -182,7 +182,7 @@ def test_checkpoints_keep_the_last_k_and_ignore_partial_ones(tmp_path, tiny_gpt2
 
 
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(tmp_path, tiny_gpt2, monkeypatch):
-    real = finetuning.loss_and_logits
+    real = evaluation.loss_and_logits
     calls = {"n": 0}
 
     def poisoned(task, model, batch):
@@ -190,7 +190,7 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(tmp_path, ti
         calls["n"] += 1
         return (loss * float("nan"), logits) if calls["n"] == 5 else (loss, logits)
 
-    monkeypatch.setattr(finetuning, "loss_and_logits", poisoned)
+    monkeypatch.setattr(evaluation, "loss_and_logits", poisoned)
     recipe = recipe_for("causal-lm.yaml", tmp_path, f"model.name={tiny_gpt2}", "train.max_steps=10",
                         "train.save_every=2", "data.max_train_samples=200", "data.validation_split=0")
     with pytest.raises(LlmtoolError, match=r"training loss became nan at step 5.*step-0000004.*--resume"):
