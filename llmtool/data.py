@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from llmtool.errors import LlmtoolError
 from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM
@@ -136,29 +137,84 @@ def _empty_rows(dataset, column: str) -> list[int]:
     return pc.indices_nonzero(empty).to_pylist()
 
 
-def clean_rows(dataset, columns: list[tuple[str, str]], source: str, drop_empty: bool):
-    """Refuse (or, with drop_empty, drop) rows with an empty cell in a column the task reads; text columns that
-    hold numbers (a CSV column of digits) become strings. Returns (dataset, rows dropped)."""
+def clean_rows(dataset, columns: list[tuple[str, str]], source: str, drop_option: str | None = None,
+               drop: bool = False, labels: tuple[str, ...] = ()):
+    """Refuse (or, with `drop`, drop) rows with an empty cell in any of `columns` ((name the user gave it by,
+    column) pairs); `drop_option` is the switch named in the refusal. Columns other than `labels` that hold
+    numbers (a CSV column of digits) become strings. Returns (dataset, rows dropped)."""
     import datasets
 
     bad: set[int] = set()
     for key, column in columns:
         rows = _empty_rows(dataset, column)
-        if rows and not drop_empty:
+        if rows and not drop:
             more = f" and {len(rows) - 1} more" if len(rows) > 1 else ""
+            remedy = f", or set {drop_option} to drop them" if drop_option else ""
             raise LlmtoolError(f"{source}: row {rows[0] + 1}{more} has an empty '{column}' cell ({key}; rows count "
-                               "from 1 after any header); fill those cells, or set data.drop_empty=true to drop them")
+                               f"from 1 after any header); fill those cells{remedy}")
         bad.update(rows)
     if bad:
         dataset = dataset.select(sorted(set(range(len(dataset))) - bad))
     for key, column in columns:
         feature = dataset.features[column]
-        if key != "data.label_column" and not (isinstance(feature, datasets.Value) and "string" in feature.dtype):
+        if column not in labels and not (isinstance(feature, datasets.Value) and "string" in feature.dtype):
             try:
                 dataset = dataset.cast_column(column, datasets.Value("string"))
             except (ValueError, TypeError) as err:
                 raise LlmtoolError(f"{source}: column '{column}' ({key}) does not hold text ({err})") from None
     return dataset, len(bad)
+
+
+def load_inputs(source: str, columns: dict[str, tuple[str, str]], stdin_text: str | None = None):
+    """Rows to run a model on, for the inference verbs: from a local file (.txt or any other extension: one text
+    a line; .csv/.tsv/.json/.jsonl/.parquet: named columns) or, with source '-', from `stdin_text` (one text a
+    line). `columns` maps each role ("text", "pair", "label", ...) to (the option that names it, column); the
+    result has one column per role. Blank lines are skipped; a missing column or an empty cell is one error."""
+    import datasets
+
+    if source == "-":
+        where = "stdin"
+        if set(columns) != {"text"}:
+            raise LlmtoolError("stdin gives one text a line; for other columns, pass a csv/jsonl/parquet file")
+        dataset = datasets.Dataset.from_dict({"text": [line for line in (stdin_text or "").splitlines()
+                                                       if line.strip()]})
+    else:
+        path = Path(source).expanduser()
+        where = f"input file '{source}'"
+        if not path.exists():
+            raise LlmtoolError(f"{where} does not exist")
+        if path.is_dir():
+            raise LlmtoolError(f"{where} is a directory, not a file")
+        lines = DATA_BUILDERS.get(path.suffix.lower(), "text") == "text"
+        try:
+            found = file_columns(path) if not lines else ["text"]
+            if lines:
+                text = path.read_bytes().decode("utf-8")
+        except DataFileError as err:
+            raise LlmtoolError(f"{where} {err}") from None
+        except UnicodeDecodeError as err:
+            raise LlmtoolError(f"{where} is not UTF-8 text (byte {err.start}); re-save it as UTF-8") from None
+        if lines:
+            if set(columns) != {"text"}:
+                raise LlmtoolError(f"{where} is plain text (one text a line); for other columns, use a csv, jsonl "
+                                   "or parquet file")
+            dataset = datasets.Dataset.from_dict({"text": [line for line in text.splitlines() if line.strip()]})
+        else:
+            missing = [(option, column) for option, column in columns.values() if column not in found]
+            if missing:
+                option, column = missing[0]
+                hint = difflib.get_close_matches(column, found, n=1)
+                raise LlmtoolError(f"{where} has no column '{column}' ({option}); its columns are: "
+                                   f"{', '.join(found)}" + (f"; did you mean '{hint[0]}'?" if hint else ""))
+            dataset = _load_one(str(path), "train", None)
+            dataset = dataset.select_columns([column for _, column in columns.values()])
+            dataset = dataset.rename_columns({column: role for role, (_, column) in columns.items()
+                                              if column != role})
+    if len(dataset) == 0:
+        raise LlmtoolError(f"{where} has no rows (it is empty)")
+    dataset, _ = clean_rows(dataset, [(option, role) for role, (option, _) in columns.items()], where,
+                            labels=("label",))
+    return dataset
 
 
 def load_splits(recipe: Recipe, notify=None):
@@ -175,7 +231,9 @@ def load_splits(recipe: Recipe, notify=None):
         if missing:
             raise LlmtoolError(f"{name} data '{spec}' has no column {', '.join(missing)}; its columns are: "
                                f"{', '.join(rows.column_names)}")
-        cleaned, dropped = clean_rows(rows, columns, f"{name} data '{spec}'", data.drop_empty)
+        cleaned, dropped = clean_rows(rows, columns, f"{name} data '{spec}'", "data.drop_empty=true",
+                                      data.drop_empty, labels=(data.label_column,) if recipe.task == CLASSIFICATION
+                                      else ())
         if dropped and notify is not None:
             notify(f"dropped {dropped} row{'s' * (dropped > 1)} with empty cells from the {name} data "
                    "(data.drop_empty)")
@@ -327,6 +385,24 @@ class StepBatches:
             perm = torch.randperm(len(steps), generator=generator).tolist()
             steps = [steps[i] for i in perm]
         return steps
+
+
+def sorted_batches(lengths: list[int], batch_size: int,
+                   fits: Callable[[list[int]], bool] | None = None) -> list[list[int]]:
+    """Row indices in batches of similar length, longest first (least padding, and an out-of-memory error shows
+    at once). Callers put each result back at its index, so output keeps input order. `fits(candidate)` may
+    refuse to grow a batch (generation uses it to keep token budgets and positions in bounds)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        if current and (len(current) == batch_size or (fits is not None and not fits(current + [i]))):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
 
 
 def micro_batches(step_indices: list[int], rank: int, world: int, accumulation: int) -> list[list[int]]:

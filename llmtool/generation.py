@@ -239,26 +239,19 @@ def _token_budgets(lm: LoadedModel, settings: GenerationSettings, lengths: list[
 BUDGET_SLACK = 8  # tokens a prompt may be carried past its own budget so that it can share a batch
 
 
-def plan_batches(order: list[int], lengths: list[int], budgets: list[int], batch_size: int,
-                 limit: int | None) -> list[list[int]]:
-    """Cut the length-sorted prompts into batches. A batch generates as many tokens as its largest budget, so it
-    only holds prompts whose budgets are within BUDGET_SLACK of each other (little wasted work), and its longest
-    prompt plus that many tokens must fit the model's positions."""
-    batches: list[list[int]] = []
-    current: list[int] = []
-    for i in order:
-        if current:
-            candidate = current + [i]
-            top = max(budgets[j] for j in candidate)
-            spread = top - min(budgets[j] for j in candidate)
-            too_long = limit is not None and max(lengths[j] for j in candidate) + top > limit
-            if len(current) == batch_size or spread > BUDGET_SLACK or too_long:
-                batches.append(current)
-                current = []
-        current.append(i)
-    if current:
-        batches.append(current)
-    return batches
+def plan_batches(lengths: list[int], budgets: list[int], batch_size: int, limit: int | None) -> list[list[int]]:
+    """The length-sorted batches of `data.sorted_batches`, where a batch generates as many tokens as its largest
+    budget: it only holds prompts whose budgets are within BUDGET_SLACK of each other (little wasted work), and
+    its longest prompt plus that many tokens must fit the model's positions."""
+    from llmtool.data import sorted_batches
+
+    def fits(candidate: list[int]) -> bool:
+        top = max(budgets[j] for j in candidate)
+        spread = top - min(budgets[j] for j in candidate)
+        too_long = limit is not None and max(lengths[j] for j in candidate) + top > limit
+        return spread <= BUDGET_SLACK and not too_long
+
+    return sorted_batches(lengths, batch_size, fits)
 
 
 def _trim(ids: list[int], budget: int, stop_ids: set[int]) -> list[int]:
@@ -294,10 +287,9 @@ def generate_ids(lm: LoadedModel, encoded: list[list[int]], settings: Generation
     if on_start is not None:
         on_start()
 
-    order = sorted(range(len(encoded)), key=lambda i: lengths[i], reverse=True)
     outputs: list[list[list[int]]] = [[] for _ in encoded]
     with torch.inference_mode():
-        for batch in plan_batches(order, lengths, budgets, settings.batch_size, position_limit(lm)):
+        for batch in plan_batches(lengths, budgets, settings.batch_size, position_limit(lm)):
             inputs = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt").to(lm.device)
             sequences = lm.model.generate(
                 **inputs, max_new_tokens=max(budgets[i] for i in batch), streamer=streamer, **kwargs

@@ -78,12 +78,11 @@ def test_mixed_lengths_near_the_position_limit(gpt2_lm):
 
 def test_batch_plan_limits_wasted_tokens_and_positions():
     lengths = [40, 38, 30, 10, 9]
-    order = [0, 1, 2, 3, 4]
     budgets = [50 - n for n in lengths]
-    plan = generation.plan_batches(order, lengths, budgets, batch_size=8, limit=None)
+    plan = generation.plan_batches(lengths, budgets, batch_size=8, limit=None)
     assert plan == [[0, 1], [2], [3, 4]]
-    assert generation.plan_batches(order, lengths, [5] * 5, batch_size=2, limit=None) == [[0, 1], [2, 3], [4]]
-    assert generation.plan_batches(order, lengths, [5] * 5, batch_size=8, limit=44) == [[0], [1, 2, 3, 4]]
+    assert generation.plan_batches(lengths, [5] * 5, batch_size=2, limit=None) == [[0, 1], [2, 3], [4]]
+    assert generation.plan_batches(lengths, [5] * 5, batch_size=8, limit=44) == [[0], [1, 2, 3, 4]]
 
 
 def test_results_keep_prompt_order_across_batches(gpt2_lm):
