@@ -53,11 +53,26 @@ class StopAt(finetuning.Progress):
         self.messages.append(text)
 
 
-def llmtool_process(*args, **kwargs):
-    env = {k: v for k, v in os.environ.items() if k != "LLMTOOL_DEBUG"}
-    env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
-    return subprocess.Popen([sys.executable, "-m", "llmtool", *map(str, args)], cwd=ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+@pytest.fixture
+def llmtool_process():
+    """Start `python -m llmtool ...` in the background, as a user would (Ctrl-C delivered as SIGINT even where the
+    test runner itself was started in the background, which makes children ignore SIGINT); killed at the end."""
+    started = []
+
+    def start(*args):
+        env = {k: v for k, v in os.environ.items() if k != "LLMTOOL_DEBUG"}
+        env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+        process = subprocess.Popen([sys.executable, "-m", "llmtool", *map(str, args)], cwd=ROOT, env=env,
+                                   text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
 
 
 def wait_for(condition, process, seconds=120):
@@ -106,7 +121,7 @@ def test_failed_overwrite_keeps_every_file_of_the_previous_run(tmp_path, tiny_gp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no staging, no lock left behind
 
 
-def test_killed_overwrite_keeps_the_previous_run_and_the_next_run_cleans_up(tmp_path, tiny_gpt2):
+def test_killed_overwrite_keeps_the_previous_run_and_the_next_run_cleans_up(tmp_path, tiny_gpt2, llmtool_process):
     out = tmp_path / "run"
     finetuning.finetune(small(tiny_gpt2, out, "train.max_steps=2"))
     before = snapshot(out)
@@ -122,7 +137,8 @@ def test_killed_overwrite_keeps_the_previous_run_and_the_next_run_cleans_up(tmp_
     assert snapshot(out) != before and (out / "model.safetensors").is_file()
 
 
-def test_a_second_run_into_the_same_directory_is_refused_and_a_killed_one_leaves_no_stuck_lock(tmp_path, tiny_gpt2):
+def test_a_second_run_into_the_same_directory_is_refused_and_a_killed_one_leaves_no_stuck_lock(tmp_path, tiny_gpt2,
+                                                                                              llmtool_process):
     out = tmp_path / "run"
     first = llmtool_process("finetune", "recipes/causal-lm.yaml", f"model.name={tiny_gpt2}", "-o", out,
                             "train.max_steps=5000", "train.save_every=null", "data.validation_split=0")
@@ -211,7 +227,7 @@ def test_full_disk_while_saving_keeps_the_last_good_checkpoint(tmp_path, tiny_gp
 # ---------------------------------------------------------------- Ctrl-C
 
 
-def test_ctrl_c_is_one_line_with_where_it_stopped_and_how_to_resume(tmp_path, tiny_gpt2):
+def test_ctrl_c_is_one_line_with_where_it_stopped_and_how_to_resume(tmp_path, tiny_gpt2, llmtool_process):
     out = tmp_path / "run"
     args = ["finetune", "recipes/causal-lm.yaml", f"model.name={tiny_gpt2}", "train.max_steps=5000",
             "train.save_every=2", "data.validation_split=0", "data.max_train_samples=200", "-o", out]
