@@ -15,7 +15,7 @@ from typing import Any, Literal, Optional
 
 from llmtool import data as data_lib
 from llmtool.errors import UsageError
-from llmtool.tasks import CAUSAL_LM, TASKS
+from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM, TASKS
 
 Task = Literal[TASKS]  # Literal over the tuple: the same names as everywhere else
 
@@ -254,6 +254,16 @@ def _build(cls, data: dict, prefix: str, errors: list[str]):
 # ---------------------------------------------------------------- semantic checks
 
 
+def required_columns(recipe: Recipe) -> list[tuple[str, str]]:
+    """(recipe key, column name) of every column the recipe's task reads."""
+    data = recipe.data
+    if recipe.task == CLASSIFICATION:
+        return [("data.text_column", data.text_column), ("data.label_column", data.label_column)]
+    if recipe.task == SEQ2SEQ_LM:
+        return [("data.source_column", data.source_column), ("data.target_column", data.target_column)]
+    return [("data.text_column", data.text_column)]
+
+
 def _check_data_file(key: str, spec: str, recipe: Recipe, errors: list[str]) -> None:
     path = Path(spec).expanduser()
     if not path.exists():
@@ -270,7 +280,7 @@ def _check_data_file(key: str, spec: str, recipe: Recipe, errors: list[str]) -> 
     except data_lib.DataFileError as err:
         errors.append(f"{key}: '{spec}' {err}")
         return
-    for column_key, column in data_lib.required_columns(recipe.task, recipe.data):
+    for column_key, column in required_columns(recipe):
         if column not in columns:
             hint = difflib.get_close_matches(column, columns, n=1)
             errors.append(f"{column_key}: column '{column}' is not in '{spec}' (columns: {', '.join(columns)})"

@@ -5,13 +5,10 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from llmtool.errors import LlmtoolError
 from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM
-
-if TYPE_CHECKING:
-    from llmtool.config import Recipe
 
 DATA_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet",
                  ".txt": "text", ".text": "text"}
@@ -93,15 +90,6 @@ def file_columns(path: Path) -> list[str]:
             raise DataFileError("has a header but no rows")
         return header
     return _json_records(text)
-
-
-def required_columns(task: str | None, data) -> list[tuple[str, str]]:
-    """(recipe key, column name) of every column a task reads from `data` (a recipe's data section)."""
-    if task == CLASSIFICATION:
-        return [("data.text_column", data.text_column), ("data.label_column", data.label_column)]
-    if task == SEQ2SEQ_LM:
-        return [("data.source_column", data.source_column), ("data.target_column", data.target_column)]
-    return [("data.text_column", data.text_column)]
 
 
 def _load_one(spec: str, default_split: str, hub_config: str | None):
@@ -217,42 +205,43 @@ def load_inputs(source: str, columns: dict[str, tuple[str, str]], stdin_text: st
     return dataset
 
 
-def load_splits(recipe: Recipe, notify=None):
-    """(train, validation or None) as `datasets.Dataset`s, after the recipe's split and sample limits. Rows with
-    empty cells are refused, or dropped when data.drop_empty is set (`notify` is told how many)."""
-    data = recipe.data
-    columns = required_columns(recipe.task, data)
-    train = _load_one(data.train, "train", data.hub_config)
-    validation = _load_one(data.validation, "validation", data.hub_config) if data.validation else None
-    for name, spec, rows in (("training", data.train, train), ("validation", data.validation, validation)):
+def load_splits(train: str, validation: str | None = None, *, columns: list[tuple[str, str]],
+                labels: str | None = None, hub_config: str | None = None, validation_split: float = 0.0,
+                seed: int = 0, max_train: int | None = None, max_eval: int | None = None, drop_empty: bool = False,
+                drop_option: str | None = None, notify: Callable[[str], None] | None = None):
+    """(train, validation or None) as `datasets.Dataset`s: local files or Hub datasets ("name" or "name:split").
+    `columns` are the (name the user knows it by, column) pairs the task reads, `labels` the label column if any.
+    Rows with an empty cell are refused (naming `drop_option`), or dropped with `drop_empty` (`notify` is told
+    how many). Then the validation split (seeded) and the sample limits."""
+    train_rows = _load_one(train, "train", hub_config)
+    validation_rows = _load_one(validation, "validation", hub_config) if validation else None
+    for name, spec, rows in (("training", train, train_rows), ("validation", validation, validation_rows)):
         if rows is None:
             continue
         missing = [f"'{column}' ({key})" for key, column in columns if column not in rows.column_names]
         if missing:
             raise LlmtoolError(f"{name} data '{spec}' has no column {', '.join(missing)}; its columns are: "
                                f"{', '.join(rows.column_names)}")
-        cleaned, dropped = clean_rows(rows, columns, f"{name} data '{spec}'", "data.drop_empty=true",
-                                      data.drop_empty, labels=(data.label_column,) if recipe.task == CLASSIFICATION
-                                      else ())
+        cleaned, dropped = clean_rows(rows, columns, f"{name} data '{spec}'", drop_option, drop_empty,
+                                      labels=(labels,) if labels else ())
         if dropped and notify is not None:
-            notify(f"dropped {dropped} row{'s' * (dropped > 1)} with empty cells from the {name} data "
-                   "(data.drop_empty)")
+            notify(f"dropped {dropped} row{'s' * (dropped > 1)} with empty cells from the {name} data")
         if name == "training":
-            train = cleaned
+            train_rows = cleaned
         else:
-            validation = cleaned
-    if validation is None and data.validation_split > 0:
-        parts = train.train_test_split(test_size=data.validation_split, seed=recipe.train.seed)
-        train, validation = parts["train"], parts["test"]
-    if data.max_train_samples is not None:
-        train = train.select(range(min(data.max_train_samples, len(train))))
-    if validation is not None and data.max_eval_samples is not None:
-        validation = validation.select(range(min(data.max_eval_samples, len(validation))))
-    if len(train) == 0:
-        raise LlmtoolError(f"training data '{data.train}' has no rows")
-    if validation is not None and len(validation) == 0:
-        raise LlmtoolError("validation data has no rows; add rows or drop data.validation")
-    return train, validation
+            validation_rows = cleaned
+    if validation_rows is None and validation_split > 0:
+        parts = train_rows.train_test_split(test_size=validation_split, seed=seed)
+        train_rows, validation_rows = parts["train"], parts["test"]
+    if max_train is not None:
+        train_rows = train_rows.select(range(min(max_train, len(train_rows))))
+    if validation_rows is not None and max_eval is not None:
+        validation_rows = validation_rows.select(range(min(max_eval, len(validation_rows))))
+    if len(train_rows) == 0:
+        raise LlmtoolError(f"training data '{train}' has no rows")
+    if validation_rows is not None and len(validation_rows) == 0:
+        raise LlmtoolError(f"validation data '{validation or train}' has no rows")
+    return train_rows, validation_rows
 
 
 def _describe_types(values: list, column: str, source: str) -> None:
@@ -272,11 +261,10 @@ def _describe_types(values: list, column: str, source: str) -> None:
                            "write every label the same way")
 
 
-def label_names(recipe: Recipe, train, validation) -> list[str]:
-    """The sorted set of training labels, as strings; validation labels must be among them."""
-    column = recipe.data.label_column
+def label_names(train, validation, column: str, source: str) -> list[str]:
+    """The sorted set of training labels (from `column`), as strings; validation labels must be among them."""
     train_labels = train[column]
-    _describe_types(train_labels, column, f"training data '{recipe.data.train}'")
+    _describe_types(train_labels, column, f"training data '{source}'")
     values = sorted(set(train_labels), key=lambda v: (str(type(v)), v))
     if any(v is None for v in values):
         raise LlmtoolError(f"column '{column}' of the training data has empty labels; fill or drop those rows")
@@ -298,31 +286,33 @@ class TokenizedData:
     validation: Any | None
 
 
-def tokenize(recipe: Recipe, tokenizer, train, validation, labels: list[str] | None = None) -> TokenizedData:
+def tokenize(task: str, tokenizer, train, validation=None, labels: list[str] | None = None, *,
+             text: str = "text", label: str = "label", source: str = "source", target: str = "target",
+             prefix: str = "", max_length: int = 128, max_target_length: int = 64, packing: bool = False,
+             block_size: int = 128) -> TokenizedData:
     """Tokenize per task with batched `datasets.map`; every row gets `length` (for batching) and `n_targets`
-    (the loss terms it contributes, so a step's loss can be averaged over the whole global batch)."""
-    data = recipe.data
-    task = recipe.task
+    (the loss terms it contributes, so a step's loss can be averaged over the whole global batch). `text`,
+    `label`, `source`, `target` name the columns; `labels` are the label names, in id order."""
     label_ids = {name: i for i, name in enumerate(labels or [])}
 
     def classification(batch):
-        enc = tokenizer(batch[data.text_column], truncation=True, max_length=data.max_length)
-        enc["labels"] = [label_ids[str(v)] for v in batch[data.label_column]]
+        enc = tokenizer(batch[text], truncation=True, max_length=max_length)
+        enc["labels"] = [label_ids[str(v)] for v in batch[label]]
         enc["n_targets"] = [1] * len(enc["labels"])
         enc["length"] = [len(ids) for ids in enc["input_ids"]]
         return enc
 
     def seq2seq(batch):
-        sources = [data.prefix + s for s in batch[data.source_column]]
-        enc = tokenizer(sources, truncation=True, max_length=data.max_length)
-        enc["labels"] = tokenizer(text_target=batch[data.target_column], truncation=True,
-                                  max_length=data.max_target_length)["input_ids"]
+        sources = [prefix + s for s in batch[source]]
+        enc = tokenizer(sources, truncation=True, max_length=max_length)
+        enc["labels"] = tokenizer(text_target=batch[target], truncation=True,
+                                  max_length=max_target_length)["input_ids"]
         enc["n_targets"] = [len(ids) for ids in enc["labels"]]
         enc["length"] = [len(a) + len(b) for a, b in zip(enc["input_ids"], enc["labels"])]
         return enc
 
     def causal(batch):
-        enc = tokenizer(batch[data.text_column], truncation=True, max_length=data.max_length)
+        enc = tokenizer(batch[text], truncation=True, max_length=max_length)
         enc["n_targets"] = [max(len(ids) - 1, 0) for ids in enc["input_ids"]]
         enc["length"] = [len(ids) for ids in enc["input_ids"]]
         return enc
@@ -330,8 +320,8 @@ def tokenize(recipe: Recipe, tokenizer, train, validation, labels: list[str] | N
     def packed(batch):
         """Texts joined with EOS and cut into full blocks; the tail that does not fill a block is dropped."""
         eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-        stream = [t for ids in tokenizer(batch[data.text_column])["input_ids"] for t in ids + eos]
-        size = data.block_size
+        stream = [t for ids in tokenizer(batch[text])["input_ids"] for t in ids + eos]
+        size = block_size
         blocks = [stream[i:i + size] for i in range(0, len(stream) - size + 1, size)]
         return {"input_ids": blocks, "attention_mask": [[1] * size for _ in blocks],
                 "n_targets": [size - 1] * len(blocks), "length": [size] * len(blocks)}
@@ -341,7 +331,7 @@ def tokenize(recipe: Recipe, tokenizer, train, validation, labels: list[str] | N
     elif task == SEQ2SEQ_LM:
         fn = seq2seq
     else:
-        fn = packed if data.packing else causal
+        fn = packed if packing else causal
 
     def run(dataset, name):
         if dataset is None:
@@ -351,7 +341,7 @@ def tokenize(recipe: Recipe, tokenizer, train, validation, labels: list[str] | N
         out = out.filter(lambda n: n > 0, input_columns="n_targets")
         if len(out) == 0:
             raise LlmtoolError(f"{name} data has no usable rows after tokenization (texts too short"
-                               + (" to fill one data.block_size block" if data.packing else "") + ")")
+                               + (" to fill one packed block" if packing else "") + ")")
         return out
 
     return TokenizedData(train=run(train, "training"), validation=run(validation, "validation"))

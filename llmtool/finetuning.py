@@ -149,6 +149,26 @@ def _build_tokenizer_and_model(recipe: Recipe, accelerator, out: Path, train_row
     return tokenizer, model, labels
 
 
+def _load_data(recipe: Recipe, notify):
+    """The recipe's training and validation rows, through the shared data layer."""
+    data = recipe.data
+    return data_lib.load_splits(
+        data.train, data.validation, columns=config_lib.required_columns(recipe),
+        labels=data.label_column if recipe.task == CLASSIFICATION else None, hub_config=data.hub_config,
+        validation_split=data.validation_split, seed=recipe.train.seed, max_train=data.max_train_samples,
+        max_eval=data.max_eval_samples, drop_empty=data.drop_empty, drop_option="data.drop_empty=true",
+        notify=notify)
+
+
+def tokenize(recipe: Recipe, tokenizer, train_rows, validation_rows, labels):
+    """The rows tokenized for the recipe's task (see data.tokenize)."""
+    data = recipe.data
+    return data_lib.tokenize(
+        recipe.task, tokenizer, train_rows, validation_rows, labels, text=data.text_column, label=data.label_column,
+        source=data.source_column, target=data.target_column, prefix=data.prefix, max_length=data.max_length,
+        max_target_length=data.max_target_length, packing=data.packing, block_size=data.block_size)
+
+
 def _tokenizer_texts(recipe: Recipe, train_rows) -> list[str]:
     if recipe.model.tokenizer_files:
         lines = []
@@ -375,13 +395,14 @@ def _train(recipe: Recipe, accelerator, run_dir: RunDirectory, progress: Progres
 
     set_seed(train_cfg.seed)  # the same initial weights on every process
     with accelerator.main_process_first():
-        train_rows, validation_rows = data_lib.load_splits(recipe, notify=progress.message if main else None)
-    labels = data_lib.label_names(recipe, train_rows, validation_rows) if task == CLASSIFICATION else None
+        train_rows, validation_rows = _load_data(recipe, progress.message if main else None)
+    labels = (data_lib.label_names(train_rows, validation_rows, recipe.data.label_column, recipe.data.train)
+              if task == CLASSIFICATION else None)
     tokenizer, model, labels = _build_tokenizer_and_model(recipe, accelerator, out, train_rows, labels, checkpoint,
                                                           progress)
     set_seed(train_cfg.seed + accelerator.process_index)  # dropout: its own stream on each process
     with accelerator.main_process_first():
-        tokenized = data_lib.tokenize(recipe, tokenizer, train_rows, validation_rows, labels)
+        tokenized = tokenize(recipe, tokenizer, train_rows, validation_rows, labels)
     train_set, validation_set = tokenized.train, tokenized.validation
     run_dir.create()  # only now, with data and model ready, is anything written
     accelerator.wait_for_everyone()
