@@ -14,6 +14,18 @@ from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM
 TASK_METRICS = {CLASSIFICATION: ("accuracy", "f1"), CAUSAL_LM: ("perplexity",), SEQ2SEQ_LM: ("exact_match",)}
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1")
 GENERATION_METRICS = ("exact_match", "rouge", "bleu")
+# What a model can be evaluated on, by task (`llmtool eval`), and what it gets when no metric is named.
+EVAL_METRICS = {"perplexity": (CAUSAL_LM, SEQ2SEQ_LM), **{name: (CLASSIFICATION,) for name in CLASSIFICATION_METRICS},
+                **{name: (SEQ2SEQ_LM,) for name in GENERATION_METRICS}}
+DEFAULT_EVAL_METRICS = {CAUSAL_LM: ("perplexity",), CLASSIFICATION: ("accuracy", "f1"),
+                        SEQ2SEQ_LM: ("exact_match", "rouge")}
+# The columns of data each task reads: causal LMs a text, classifiers a text and its label, seq2seq a source
+# and its target.
+TASK_INPUTS = {CAUSAL_LM: ("text",), CLASSIFICATION: ("text", "label"), SEQ2SEQ_LM: ("source", "target")}
+
+
+def metrics_for(task: str) -> list[str]:
+    return [name for name, tasks in EVAL_METRICS.items() if task in tasks]
 
 
 def loss_and_logits(task: str, model, batch: dict):
@@ -123,28 +135,65 @@ def evaluate_model(task: str, model, tokenizer, dataset, collator, batch_size: i
 # ---------------------------------------------------------------- perplexity of a text
 
 
+class EvaluationInputError(ValueError):
+    """Input an evaluation cannot take, in domain terms; `setting` says which ("context", "stride", "text" or
+    "label"), so a caller can name its own flag or key."""
+
+    def __init__(self, setting: str, message: str):
+        super().__init__(message)
+        self.setting = setting
+
+
 @dataclass
 class PerplexityReport:
     perplexity: float
     nll: float  # mean negative log-likelihood per scored token (nats)
     stderr: float  # standard error of that mean
     perplexity_interval: tuple[float, float]  # exp(nll -/+ 1.96 stderr): a 95% interval
-    bits_per_byte: float  # total NLL in bits over the text's UTF-8 bytes: comparable across tokenizers
-    tokens: int  # tokens in the text
+    bits_per_byte: float  # total NLL in bits over the scored text's UTF-8 bytes: comparable across tokenizers
+    tokens: int  # tokens in the text (seq2seq: in the targets)
     scored_tokens: int  # tokens predicted: all but the first, and (windows that do not overlap) each window's first
     bytes: int
-    context: int
-    stride: int
-    windows: int
+    context: int | None  # sliding window only: tokens a window sees
+    stride: int | None
+    windows: int | None
+    method: str = "sliding window"  # or "targets given sources" (encoder-decoder)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+def model_positions(config) -> int | None:
+    """The positions a model takes (None for relative positions, as in T5: no fixed limit)."""
+    for key in ("max_position_embeddings", "n_positions"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def window_settings(context: int | None, stride: int | None, positions: int | None) -> tuple[int, int]:
+    """The (context, stride) a sliding window uses: the context defaults to the model's positions, the stride to
+    the context (no overlap). Raises EvaluationInputError for values the model cannot take."""
+    if context is not None and context < 2:
+        raise EvaluationInputError("context", f"a context of {context} token(s) leaves nothing to predict; it "
+                                              "must be at least 2")
+    if positions and context and context > positions:
+        raise EvaluationInputError("context", f"a context of {context} tokens is past the model's {positions} "
+                                              "positions")
+    context = context or positions or 1024
+    stride = stride or context
+    if not 0 < stride <= context:
+        raise EvaluationInputError("stride", f"the stride must be between 1 and the context ({context} tokens), "
+                                             f"got {stride}")
+    return context, stride
+
+
 def windows(n_tokens: int, context: int, stride: int) -> list[tuple[int, int, int]]:
     """(begin, end, first scored position) of each window: every window sees up to `context` tokens and scores
-    only those that no earlier window scored, so each token after the first is scored once, with up to
-    context - stride tokens of history (the strided method of the transformers documentation)."""
+    only those that no earlier window scored, with up to context - stride tokens of history (the strided method
+    of the transformers documentation). Overlapping windows score every token after the first once; without
+    overlap, a window's first token has no history and is not scored."""
     spans, previous_end = [], 0
     for begin in range(0, n_tokens, stride):
         end = min(begin + context, n_tokens)
@@ -155,54 +204,182 @@ def windows(n_tokens: int, context: int, stride: int) -> list[tuple[int, int, in
     return spans
 
 
+def _window_batches(spans: list[tuple[int, int, int]], batch_size: int) -> list[list[tuple[int, int, int]]]:
+    """Batches of windows alike in width and in scored tokens (in practice: the first window, the middle ones,
+    the last): no batch needs padding, so a window's numbers do not depend on which windows share its batch,
+    and the LM head runs only where a token is scored."""
+    batches: list[list[tuple[int, int, int]]] = []
+    for span in spans:
+        shape = (span[1] - span[0], span[1] - span[2])
+        last = batches[-1] if batches else None
+        if last and len(last) < batch_size and (last[0][1] - last[0][0], last[0][1] - last[0][2]) == shape:
+            last.append(span)
+        else:
+            batches.append([span])
+    return batches
+
+
+def _takes_logits_to_keep(model) -> bool:
+    import inspect
+
+    return "logits_to_keep" in inspect.signature(model.forward).parameters
+
+
+def _report(nll, n_tokens: int, n_bytes: int, **method) -> PerplexityReport:
+    """Token-weighted perplexity, its standard error and bits per byte from every scored token's NLL."""
+    count = nll.numel()
+    mean = nll.mean().item()
+    stderr = (nll.std(unbiased=True).item() / math.sqrt(count)) if count > 1 else float("nan")
+    return PerplexityReport(
+        perplexity=math.exp(mean), nll=mean, stderr=stderr,
+        perplexity_interval=(math.exp(mean - 1.96 * stderr), math.exp(mean + 1.96 * stderr)),
+        bits_per_byte=nll.sum().item() / (math.log(2) * n_bytes), tokens=n_tokens, scored_tokens=count,
+        bytes=n_bytes, **method,
+    )
+
+
+def default_window_batch(device) -> int:
+    """Windows a forward pass takes by default: 8 on an accelerator; 1 on a CPU, where a batch of long windows
+    is no faster (its activations and logits outgrow the caches and the allocator's reuse) and costs memory."""
+    return 1 if device.type == "cpu" else 8
+
+
 def perplexity(model, tokenizer, text: str, context: int | None = None, stride: int | None = None,
-               batch_size: int = 8, device=None) -> PerplexityReport:
+               batch_size: int | None = None, device=None) -> PerplexityReport:
     """Perplexity of a causal LM on `text`, by a sliding window over the whole tokenized text: token-weighted
     NLL (not a mean of window means), context tokens masked, windows batched (the value does not depend on
-    `batch_size`). `context` defaults to the model's positions, `stride` to the context (no overlap)."""
+    `batch_size`; default: default_window_batch). `context` defaults to the model's positions, `stride` to the
+    context (no overlap)."""
     import torch
     import torch.nn.functional as F
 
-    limit = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
-    context = context or limit or 1024
-    stride = stride or context
-    if limit and context > limit:
-        raise ValueError(f"context {context} is past the model's {limit} positions")
-    if not 0 < stride <= context:
-        raise ValueError(f"stride must be between 1 and the context ({context}), got {stride}")
+    context, stride = window_settings(context, stride, model_positions(model.config))
     ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
     if len(ids) < 2:
-        raise ValueError("the text is shorter than two tokens: nothing to predict")
-    device = device or next(model.parameters()).device
+        raise EvaluationInputError("text", "the text is shorter than two tokens: nothing to predict")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    batch_size = batch_size or default_window_batch(device)
     spans = windows(len(ids), context, stride)
+    scoring = [span for span in spans if span[2] < span[1]]  # a 1-token last window scores nothing
+    limit_logits = _takes_logits_to_keep(model)
+    token_nll: list[torch.Tensor] = []
+    model.eval()
+    with torch.inference_mode():
+        for group in _window_batches(scoring, batch_size):
+            width = group[0][1] - group[0][0]
+            # Logits only at the positions that predict a scored token (one more, as the last predicts nothing).
+            keep = group[0][1] - group[0][2] + 1 if limit_logits else width
+            input_ids = torch.tensor([ids[begin:end] for begin, end, _ in group], device=device)
+            options = {"logits_to_keep": keep} if limit_logits else {}
+            logits = model(input_ids=input_ids, use_cache=False, **options).logits[:, -keep:-1].float()
+            first = width - keep + 1  # window position of the token that logits[:, 0] predicts
+            targets = input_ids[:, first:].clone()
+            for row, (begin, _, scored_from) in enumerate(group):
+                targets[row, :scored_from - begin - first] = -100  # seen as context, scored by an earlier window
+            losses = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100,
+                                     reduction="none")
+            token_nll.append(losses[targets.reshape(-1) != -100].double().cpu())
+    return _report(torch.cat(token_nll), len(ids), len(text.encode("utf-8")), context=context, stride=stride,
+                   windows=len(spans))
+
+
+def seq2seq_perplexity(model, tokenizer, sources: list[str], targets: list[str], batch_size: int = 8,
+                       device=None) -> PerplexityReport:
+    """Perplexity of an encoder-decoder's targets given their sources: every target token (end-of-sequence
+    included) weighs the same, whatever its row; bits per byte over the targets' UTF-8 bytes. Rows run in
+    length-sorted batches with dynamic padding."""
+    import torch
+    import torch.nn.functional as F
+
+    from llmtool.data import sorted_batches
+
+    device = device or next(model.parameters()).device
+    source_ids = tokenizer(sources, verbose=False)["input_ids"]
+    target_ids = tokenizer(text_target=targets, verbose=False)["input_ids"]
+    positions = model_positions(model.config)
+    for row, (source, target) in enumerate(zip(source_ids, target_ids), 1):
+        if positions and max(len(source), len(target)) > positions:
+            raise EvaluationInputError("text", f"row {row} has {max(len(source), len(target))} tokens, past the "
+                                               f"model's {positions} positions")
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     token_nll: list[torch.Tensor] = []
     model.eval()
     with torch.inference_mode():
-        for start in range(0, len(spans), batch_size):
-            group = spans[start:start + batch_size]
-            width = max(end - begin for begin, end, _ in group)
-            input_ids = torch.full((len(group), width), pad, dtype=torch.long)
-            attention = torch.zeros((len(group), width), dtype=torch.long)
-            labels = torch.full((len(group), width), -100, dtype=torch.long)
-            for row, (begin, end, scored_from) in enumerate(group):
-                window = torch.tensor(ids[begin:end])
-                input_ids[row, :end - begin] = window
-                attention[row, :end - begin] = 1
-                labels[row, scored_from - begin:end - begin] = window[scored_from - begin:]
-            logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits.float()
-            targets = labels[:, 1:].to(device)
-            losses = F.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), targets.reshape(-1),
-                                     ignore_index=-100, reduction="none")
-            token_nll.append(losses[targets.reshape(-1) != -100].double().cpu())
-    nll = torch.cat(token_nll)
-    count = nll.numel()
-    mean = nll.mean().item()
-    stderr = (nll.std(unbiased=True).item() / math.sqrt(count)) if count > 1 else float("nan")
-    n_bytes = len(text.encode("utf-8"))
-    return PerplexityReport(
-        perplexity=math.exp(mean), nll=mean, stderr=stderr,
-        perplexity_interval=(math.exp(mean - 1.96 * stderr), math.exp(mean + 1.96 * stderr)),
-        bits_per_byte=nll.sum().item() / (math.log(2) * n_bytes), tokens=len(ids), scored_tokens=count,
-        bytes=n_bytes, context=context, stride=stride, windows=len(spans),
-    )
+        for batch in sorted_batches([len(s) + len(t) for s, t in zip(source_ids, target_ids)], batch_size):
+            width, target_width = max(len(source_ids[i]) for i in batch), max(len(target_ids[i]) for i in batch)
+            input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+            attention = torch.zeros((len(batch), width), dtype=torch.long)
+            labels = torch.full((len(batch), target_width), -100, dtype=torch.long)
+            for row, i in enumerate(batch):
+                input_ids[row, :len(source_ids[i])] = torch.tensor(source_ids[i])
+                attention[row, :len(source_ids[i])] = 1
+                labels[row, :len(target_ids[i])] = torch.tensor(target_ids[i])
+            labels = labels.to(device)
+            logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device), labels=labels,
+                           use_cache=False).logits.float()
+            losses = F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=-100,
+                                     reduction="none")
+            token_nll.append(losses[labels.reshape(-1) != -100].double().cpu())
+    n_targets = sum(len(ids) for ids in target_ids)
+    return _report(torch.cat(token_nll), n_targets, sum(len(t.encode("utf-8")) for t in targets), context=None,
+                   stride=None, windows=None, method="targets given sources")
+
+
+# ---------------------------------------------------------------- one model on one data set
+
+
+def reference_ids(labels: list, ids: dict[str, int]) -> list[int]:
+    """The label id of each of the data's labels, through `ids` (how data may write each label:
+    classification.label_ids)."""
+    unknown = sorted({str(label) for label in labels} - set(ids))
+    if unknown:
+        shown = ", ".join(repr(label) for label in unknown[:5]) + (f" and {len(unknown) - 5} more"
+                                                                   if len(unknown) > 5 else "")
+        names = sorted(ids, key=lambda name: (ids[name], name.isdigit()))
+        raise EvaluationInputError("label", f"label{'s' * (len(unknown) > 1)} {shown} not among the model's "
+                                            f"labels: {', '.join(dict.fromkeys(names))}")
+    return [ids[str(label)] for label in labels]
+
+
+@dataclass
+class ModelEvaluation:
+    scores: dict  # metric outputs by name (rouge gives rouge1, rouge2, rougeL, rougeLsum; bleu its details too)
+    perplexity: PerplexityReport | None
+    rows: int
+    truncated: int = 0  # classifier inputs cut to the model's length
+
+
+def evaluate_loaded(lm, names: list[str], rows: dict[str, list], context: int | None = None,
+                    stride: int | None = None, batch_size: int | None = None,
+                    max_new_tokens: int = 64) -> ModelEvaluation:
+    """The metrics `names` (each fitting the model's task: see EVAL_METRICS) of a loaded model on `rows`, the
+    columns its task reads (TASK_INPUTS). A causal LM's perplexity runs over the texts joined by newlines.
+    `batch_size`: windows (default: default_window_batch) or rows (default: 8) per forward pass."""
+    from llmtool import classification
+
+    task = lm.task
+    n_rows = len(rows[TASK_INPUTS[task][0]])
+    scores: dict = {}
+    report = None
+    truncated = 0
+    if task == CAUSAL_LM:
+        report = perplexity(lm.model, lm.tokenizer, "\n".join(rows["text"]), context, stride, batch_size, lm.device)
+    elif task == CLASSIFICATION:
+        references = reference_ids(rows["label"], classification.label_ids(lm))
+        result = classification.classify(lm, rows["text"], batch_size=batch_size or 8)
+        predictions = [p.index(max(p)) for p in result.probabilities]
+        scores.update(classification_scores(predictions, references, names))
+        truncated = result.truncated
+    else:
+        if "perplexity" in names:
+            report = seq2seq_perplexity(lm.model, lm.tokenizer, rows["source"], rows["target"], batch_size or 8,
+                                        lm.device)
+        generated = [n for n in names if n in GENERATION_METRICS]
+        if generated:
+            sources = lm.tokenizer(rows["source"], verbose=False)["input_ids"]
+            answers = generate_answers(lm.model, lm.tokenizer, sources, max_new_tokens, batch_size or 8,
+                                       lm.device)
+            scores.update(generation_scores(answers, rows["target"], generated))
+    if report is not None:
+        scores = {"perplexity": report.perplexity, "bits_per_byte": report.bits_per_byte, **scores}
+    return ModelEvaluation(scores=scores, perplexity=report, rows=n_rows, truncated=truncated)

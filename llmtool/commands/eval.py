@@ -1,0 +1,285 @@
+"""`llmtool eval`: score one or more models on the same data (perplexity, classification or generation metrics)."""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from llmtool.commands.options import MODEL_OPTION_NAMES, DeviceOption, DtypeOption, TrustRemoteCodeOption
+from llmtool.errors import LlmtoolError, UsageError
+
+SHIPPED_TEXT = "eval.txt"  # in llmtool/assets: the default text for perplexity
+# Evaluating an untrained head measures nothing: eval has no --new-head, so model errors must not suggest one.
+MODEL_NAMES = replace(MODEL_OPTION_NAMES, new_head=None)
+# The option that names each column a task reads (roles as in evaluation.TASK_INPUTS).
+COLUMN_OPTIONS = {"text": "--text-column", "label": "--label-column", "source": "--source-column",
+                  "target": "--target-column"}
+
+
+@dataclass
+class _Planned:
+    name: str
+    task: str
+    metrics: list[str]
+    positions: int | None  # from its config
+
+
+def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its function's name
+    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", metavar="MODEL", help="Local model directory or Hub id; repeat to compare models side by side. (default: $LLMTOOL_MODEL, else gpt2)", show_default=False)] = None,
+    metric: Annotated[Optional[list[str]], typer.Option("--metric", metavar="NAME", help="perplexity (causal and seq2seq LMs), accuracy, precision, recall, f1 (classifiers), exact_match, rouge, bleu (seq2seq); repeat, or separate by commas. (default: perplexity; classifiers: accuracy and f1; seq2seq: exact_match and rouge)", show_default=False)] = None,
+    data: Annotated[Optional[str], typer.Option("--data", "-d", metavar="FILE", help="csv/tsv/json/jsonl/parquet file, or text one row a line ('-' for stdin). (default: a short English text shipped with llmtool)", show_default=False)] = None,
+    text_column: Annotated[str, typer.Option(help="Column of texts (causal LMs, classifiers).")] = "text",
+    label_column: Annotated[str, typer.Option(help="Column of labels (classifiers): label names, or ids.")] = "label",
+    source_column: Annotated[str, typer.Option(help="Column of sources (seq2seq).")] = "source",
+    target_column: Annotated[str, typer.Option(help="Column of expected outputs (seq2seq).")] = "target",
+    prefix: Annotated[str, typer.Option(help="Text put before every source (a T5 task prefix, e.g. 'summarize: ').")] = "",
+    context: Annotated[Optional[int], typer.Option(min=2, help="Perplexity: tokens each window sees. (default: the model's positions)", show_default=False)] = None,
+    stride: Annotated[Optional[int], typer.Option(min=1, help="Perplexity: tokens a window moves on; less than --context gives each scored token more history. (default: the context)", show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Windows or rows per forward pass: speed and memory, not results. (default: 8; perplexity windows on a CPU: 1)", show_default=False)] = None,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Seq2seq: longest generated answer, in tokens.")] = 64,
+    task: Annotated[Optional[str], typer.Option(help="Override the task read from each model's config: causal-lm, seq2seq-lm or classification.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table: scores and how they were measured.")] = False,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Also write the JSON to this file.")] = None,
+    device: DeviceOption = None,
+    dtype: DtypeOption = "auto",
+    trust_remote_code: TrustRemoteCodeOption = False,
+) -> None:
+    """Evaluate models on the same data: perplexity for language models, accuracy/F1 for classifiers, exact match/ROUGE/BLEU for text-to-text models.
+
+    Perplexity runs a sliding window over the whole text (rows joined by newlines): each token is scored at most once, seeing up to --context tokens, and scored tokens weigh alike. It comes with a 95% interval and bits per byte, which compares models with different tokenizers. Classifiers are scored against --label-column; seq2seq models answer --source-column greedily and are scored against --target-column (their perplexity is that of the targets given the sources). With several --model, each gets one row.
+
+    Examples:
+
+      llmtool eval
+
+      llmtool eval --model gpt2 --model ./my-gpt2 --data notes.txt --context 512 --stride 256
+
+      llmtool eval --model ./sentiment --data test.csv --metric accuracy --metric f1 --json
+
+      llmtool eval --model ./my-t5 --data pairs.jsonl --metric rouge,bleu,perplexity -o scores.json
+    """
+    from llmtool import evaluation, models
+    from llmtool.tasks import CAUSAL_LM, TASKS
+
+    requested = _metric_names(metric)
+    if task is not None and task not in TASKS:
+        raise UsageError(f"unknown --task '{task}'; choose one of {', '.join(TASKS)}")
+    _check_output(output)
+    names = model or [models.default_generation_model()]
+    planned = [_plan(name, task, requested, trust_remote_code) for name in names]
+    sliding = [p for p in planned if p.task == CAUSAL_LM and "perplexity" in p.metrics]
+    if (context or stride) and not sliding:
+        raise UsageError("--context and --stride set the sliding window of a causal LM's perplexity, and no model "
+                         "here computes one")
+    for plan in sliding:  # before any data or weights load
+        try:
+            evaluation.window_settings(context, stride, plan.positions)
+        except evaluation.EvaluationInputError as err:
+            raise _input_error(err, plan.name, "", label_column) from None
+
+    roles = sorted({role for p in planned for role in evaluation.TASK_INPUTS[p.task]}, key=list(COLUMN_OPTIONS).index)
+    rows, where = _read_rows(data, roles, planned, dict(zip(COLUMN_OPTIONS, (text_column, label_column,
+                                                                            source_column, target_column))))
+    if "source" in rows and prefix:
+        rows["source"] = [prefix + source for source in rows["source"]]
+
+    results = []
+    for number, plan in enumerate(planned, 1):
+        _progress(f"evaluating {plan.name} ({plan.task}; {', '.join(plan.metrics)})"
+                  + (f" [{number}/{len(planned)}]" if len(planned) > 1 else ""))
+        lm = models.load_model(plan.name, task=task, verb="eval", device=device, dtype=dtype,
+                               trust_remote_code=trust_remote_code, names=MODEL_NAMES)
+        try:
+            scored = evaluation.evaluate_loaded(lm, plan.metrics, rows, context=context, stride=stride,
+                                                batch_size=batch_size, max_new_tokens=max_new_tokens)
+        except evaluation.EvaluationInputError as err:
+            raise _input_error(err, plan.name, where, label_column) from None
+        results.append(_result(plan, lm, scored))
+        del lm  # one model in memory at a time
+
+    report = {"data": where, "rows": len(next(iter(rows.values()))), "results": results}
+    if output is not None:
+        import json
+
+        try:
+            output.write_text(json.dumps(_finite(report), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        except OSError as err:
+            raise LlmtoolError(f"could not write --output '{output}' ({err.strerror or err})") from None
+    if json_output:
+        from llmtool.commands._output import print_json
+
+        print_json(_finite(report))
+    else:
+        _print_table(report)
+
+
+def _metric_names(given: list[str] | None) -> list[str]:
+    """The metrics asked for (repeated or comma-separated), each one llmtool eval knows."""
+    from llmtool.evaluation import EVAL_METRICS
+
+    names = [name.strip().lower() for item in given or [] for name in item.split(",") if name.strip()]
+    for name in names:
+        if name not in EVAL_METRICS:
+            raise UsageError(f"unknown --metric '{name}'; llmtool eval knows: {_known_metrics()}")
+    return list(dict.fromkeys(names))
+
+
+def _known_metrics() -> str:
+    from llmtool.evaluation import EVAL_METRICS
+
+    by_tasks: dict[tuple[str, ...], list[str]] = {}
+    for name, tasks in EVAL_METRICS.items():
+        by_tasks.setdefault(tasks, []).append(name)
+    return "; ".join(f"{', '.join(names)} ({' and '.join(tasks)} models)" for tasks, names in by_tasks.items())
+
+
+def _check_output(output: Path | None) -> None:
+    if output is None:
+        return
+    if output.is_dir():
+        raise UsageError(f"--output '{output}' is a directory; give a file name")
+    if not output.parent.is_dir():
+        raise UsageError(f"--output '{output}': directory '{output.parent}' does not exist")
+
+
+def _plan(name: str, task: str | None, requested: list[str], trust_remote_code: bool) -> _Planned:
+    """A model's task (from its config: no weights load) and the metrics it gets, which must fit that task."""
+    from llmtool import evaluation, models
+
+    config = models.load_config(models.resolve_source(name, MODEL_NAMES), trust_remote_code,
+                                MODEL_NAMES)
+    if task is not None:  # a task the checkpoint has no trained head for is refused before any data loads
+        models.check_task(name, config, task, allow_new_head=False, names=MODEL_NAMES)
+    task = task or models.infer_task(config, MODEL_NAMES)
+    metrics = requested or list(evaluation.DEFAULT_EVAL_METRICS[task])
+    misfits = [m for m in metrics if task not in evaluation.EVAL_METRICS[m]]
+    if misfits:
+        raise UsageError(f"--metric {', '.join(misfits)} does not fit model '{name}', a {task} model; for it "
+                         f"choose from: {', '.join(evaluation.metrics_for(task))}")
+    return _Planned(name, task, metrics, evaluation.model_positions(config))
+
+
+def _input_error(err, name: str, where: str, label_column: str) -> LlmtoolError:
+    """An evaluation's complaint, with the flag that changes it."""
+    if err.setting == "context":
+        return UsageError(f"model '{name}': {err}; lower --context")
+    if err.setting == "stride":
+        return UsageError(f"model '{name}': {err}; lower --stride, or raise --context")
+    if err.setting == "label":
+        return LlmtoolError(f"{where}, column '{label_column}' (--label-column): {err} (model '{name}')")
+    return LlmtoolError(f"{where}, model '{name}': {err}")
+
+
+def _read_rows(data: str | None, roles: list[str], planned: list[_Planned],
+               columns: dict[str, str]) -> tuple[dict[str, list], str]:
+    """The columns every model needs, read once through data.load_inputs: {role: values}, and where from."""
+    from importlib import resources
+
+    import datasets
+
+    from llmtool import data as data_lib
+
+    datasets.disable_progress_bars()  # "Generating train split" bars are noise between a command and its result
+    wanted = {role: (COLUMN_OPTIONS[role], columns[role]) for role in roles}
+    # A column that serves two roles (a causal LM's texts are a seq2seq model's targets) is read once.
+    first_role = {column: role for role, (_, column) in reversed(wanted.items())}
+    read = {role: wanted[role] for role in first_role.values()}
+    if data is None:
+        if roles != ["text"]:
+            from llmtool.evaluation import TASK_INPUTS
+
+            needy = next(p for p in planned if TASK_INPUTS[p.task] != ("text",))
+            needs = TASK_INPUTS[needy.task]
+            raise UsageError(f"model '{needy.name}' is a {needy.task} model: it needs data with "
+                             f"{' and '.join(role + 's' for role in needs)}; give --data FILE (its columns are "
+                             f"named by {' and '.join(COLUMN_OPTIONS[role] for role in needs)})")
+        with resources.as_file(resources.files("llmtool.assets") / SHIPPED_TEXT) as path:
+            dataset = data_lib.load_inputs(str(path), read)
+        where = f"the shipped evaluation text (llmtool/assets/{SHIPPED_TEXT})"
+    else:
+        stdin_text = _read_stdin() if data == "-" else None
+        dataset = data_lib.load_inputs(data, read, stdin_text)
+        where = "stdin" if data == "-" else f"'{data}'"
+    return {role: list(dataset[first_role[columns[role]]]) for role in roles}, where
+
+
+def _read_stdin() -> str:
+    raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise LlmtoolError(f"stdin is not UTF-8 text (byte {err.start}); re-encode it as UTF-8") from None
+
+
+def _result(plan: _Planned, lm, scored) -> dict:
+    """One model's row of the report: its scores, and how perplexity was measured."""
+    scores = dict(scored.scores)
+    result = {"model": plan.name, "task": plan.task, "metrics": plan.metrics, "device": str(lm.device),
+              "dtype": str(lm.model.dtype).removeprefix("torch."), "rows": scored.rows, "scores": scores}
+    report = scored.perplexity
+    if report is not None:
+        scores.update(perplexity_interval=list(report.perplexity_interval), nll=report.nll,
+                      nll_stderr=report.stderr)
+        result["perplexity_method"] = {key: getattr(report, key) for key in (
+            "method", "context", "stride", "windows", "tokens", "scored_tokens", "bytes")}
+    if plan.task == "classification":
+        result["truncated"] = scored.truncated
+    return result
+
+
+def _finite(value):
+    """NaN and infinity become null: JSON has no such numbers (a stderr from one scored token is NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+# Table columns per metric (keys of a result's scores) and how each is headed and written.
+COLUMNS = {"perplexity": ("perplexity", "perplexity_interval", "bits_per_byte"),
+           "rouge": ("rouge1", "rouge2", "rougeL", "rougeLsum")}
+HEADERS = {"perplexity_interval": "95% interval", "bits_per_byte": "bits/byte", "exact_match": "exact match"}
+
+
+def _cell(key: str, value) -> str:
+    if value is None:
+        return "-"
+    if key == "perplexity_interval":
+        return f"{value[0]:,.2f} to {value[1]:,.2f}" if all(math.isfinite(v) for v in value) else "-"
+    if key in ("perplexity", "bleu"):
+        return f"{value:,.2f}"
+    return f"{value:.4f}"
+
+
+def _print_table(report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    keys = list(dict.fromkeys(key for r in report["results"] for name in r["metrics"]
+                              for key in COLUMNS.get(name, (name,))))
+    table = Table(title=f"llmtool eval on {report['data']}, {report['rows']} rows", title_justify="left")
+    table.add_column("model", overflow="fold")
+    table.add_column("task")
+    for key in keys:
+        table.add_column(HEADERS.get(key, key), justify="right")
+    for r in report["results"]:
+        table.add_row(r["model"], r["task"], *(_cell(key, r["scores"].get(key)) for key in keys))
+    # Piped output keeps every column whole rather than squeezed into 80 characters.
+    Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200).print(table)
+
+
+def _progress(message: str) -> None:
+    """Which model is running, for a person watching (a log or a pipe gets only results and errors)."""
+    from llmtool.commands._output import stderr_console
+
+    console = stderr_console()
+    if console.is_terminal:
+        console.print(message, markup=False, highlight=False, soft_wrap=True)
