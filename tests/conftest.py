@@ -74,3 +74,13 @@ def run_cli():
         return runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=catch_exceptions)
 
     return invoke
+
+
+def one_error_line(result, exit_code: int) -> str:
+    """The user's view of a refused command: the exit code, one red line on stderr, no traceback, no output."""
+    assert result.exit_code == exit_code, (result.exit_code, result.output)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert result.stdout == ""
+    return lines[0]

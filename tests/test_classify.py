@@ -16,7 +16,7 @@ from llmtool import classification, config, finetuning, models
 from llmtool.commands import classify as classify_command
 from llmtool.errors import Interrupted
 
-from conftest import ROOT
+from conftest import ROOT, one_error_line
 
 TEST_CSV = ROOT / "data" / "sentiment" / "test.csv"
 # A one-layer DistilBERT that learns the shipped sentiment data well above chance in ~150 steps on 2 CPU cores.
@@ -61,15 +61,6 @@ def sentiment_rows(n=None):
     with TEST_CSV.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     return rows[:n] if n else rows
-
-
-def one_error_line(result, exit_code: int) -> str:
-    assert result.exit_code == exit_code, (result.exit_code, result.output)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    assert result.stdout == ""
-    return lines[0]
 
 
 # ---------------------------------------------------------------- results

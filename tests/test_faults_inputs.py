@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, one_error_line
 
 
 @pytest.fixture
@@ -17,15 +17,6 @@ def user_cli(run_cli, monkeypatch):
     monkeypatch.delenv("LLMTOOL_DEBUG", raising=False)
     monkeypatch.chdir(ROOT)
     return run_cli
-
-
-def one_error_line(result, exit_code: int) -> str:
-    assert result.exit_code == exit_code, (result.exit_code, result.output)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    assert result.stdout == ""
-    return lines[0]
 
 
 def copy_model(source, tmp_path, name="model"):

@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from llmtool.commands._input import read_stdin
 from llmtool.commands.options import MODEL_OPTION_NAMES, DeviceOption, DtypeOption, NewHeadOption, TrustRemoteCodeOption
 from llmtool.errors import Interrupted, LlmtoolError, UsageError
 
@@ -192,9 +193,7 @@ def _read_inputs(texts, file, text_column, pair_column, label_column):
     if file is None or str(file) == "-":
         if file is None and (sys.stdin is None or sys.stdin.isatty()):
             raise UsageError('no text given; pass some (llmtool classify --model M "Great film!"), --file, or stdin')
-        from llmtool.commands.generate import _read_stdin
-
-        return data.load_inputs("-", {"text": ("stdin", "text")}, _read_stdin()), False
+        return data.load_inputs("-", {"text": ("stdin", "text")}, read_stdin()), False
     columns = {"text": ("--text-column", text_column or "text")}
     if pair_column is not None:
         columns["pair"] = ("--pair-column", pair_column)

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from llmtool.commands._input import read_stdin
 from llmtool.commands.options import MODEL_OPTION_NAMES, DeviceOption, DtypeOption, TrustRemoteCodeOption
 from llmtool.errors import LlmtoolError, UsageError
 
@@ -202,18 +203,11 @@ def _read_rows(data: str | None, roles: list[str], planned: list[_Planned],
             dataset = data_lib.load_inputs(str(path), read)
         where = f"the shipped evaluation text (llmtool/assets/{SHIPPED_TEXT})"
     else:
-        stdin_text = _read_stdin() if data == "-" else None
+        stdin_text = read_stdin() if data == "-" else None
         dataset = data_lib.load_inputs(data, read, stdin_text)
         where = "stdin" if data == "-" else f"'{data}'"
     return {role: list(dataset[first_role[columns[role]]]) for role in roles}, where
 
-
-def _read_stdin() -> str:
-    raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise LlmtoolError(f"stdin is not UTF-8 text (byte {err.start}); re-encode it as UTF-8") from None
 
 
 def _result(plan: _Planned, lm, scored) -> dict:

@@ -8,8 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from llmtool.commands._input import read_stdin
 from llmtool.commands.options import MODEL_OPTION_NAMES, DeviceOption, DtypeOption, NewHeadOption, TrustRemoteCodeOption
-from llmtool.errors import LlmtoolError, UsageError
+from llmtool.errors import UsageError
 
 
 def generate(
@@ -73,16 +74,18 @@ def generate(
         verb="generate", device=device, dtype=dtype, trust_remote_code=trust_remote_code,
         allow_new_head=new_head, names=MODEL_OPTION_NAMES,
     )
-    streamer = echo_prompt = None
+    streamer = None
     if stream:
         from transformers import TextStreamer
 
         streamer = TextStreamer(lm.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        if lm.task == CAUSAL_LM:
-            def echo_prompt():
-                sys.stdout.write(texts[0])
-                sys.stdout.flush()
-    report = generation.generate(lm, texts, settings, streamer=streamer, on_start=echo_prompt)
+
+    def echo_prompt() -> None:  # a streamed continuation follows its prompt, once every check has passed
+        sys.stdout.write(texts[0])
+        sys.stdout.flush()
+
+    report = generation.generate(lm, texts, settings, streamer=streamer,
+                                 on_start=echo_prompt if stream and lm.task == CAUSAL_LM else None)
     if stream:
         return
 
@@ -111,7 +114,7 @@ def _collect_prompts(prompts: list[str] | None, file: Path | None) -> list[str]:
         raise UsageError("give prompts as arguments or with --file, not both")
     if file is not None:
         if str(file) == "-":
-            return generation.parse_prompts(_read_stdin(), "stdin")
+            return generation.parse_prompts(read_stdin(), "stdin")
         return generation.read_prompts(file)
     if prompts:
         for i, prompt in enumerate(prompts, 1):
@@ -120,12 +123,5 @@ def _collect_prompts(prompts: list[str] | None, file: Path | None) -> list[str]:
         return list(prompts)
     if sys.stdin is None or sys.stdin.isatty():
         raise UsageError('no prompt given; pass one (llmtool generate "Once upon a time"), --file, or stdin')
-    return generation.parse_prompts(_read_stdin(), "stdin")
+    return generation.parse_prompts(read_stdin(), "stdin")
 
-
-def _read_stdin() -> str:
-    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise LlmtoolError(f"stdin is not UTF-8 text (byte {err.start}); re-encode it as UTF-8") from None
