@@ -304,8 +304,8 @@ def generate_ids(lm: LoadedModel, encoded: list[list[int]], settings: Generation
 
 def generate(lm: LoadedModel, prompts: list[str], settings: GenerationSettings, streamer=None,
              on_start: Callable[[], None] | None = None) -> GenerationReport:
-    """Generate for every prompt (see `generate_ids`); results come back in prompt order, decoded."""
-    settings.validate(len(prompts), streaming=streamer is not None)
+    """Generate for every prompt (see `generate_ids`, which checks the settings); results come back in prompt
+    order, decoded."""
     encoded = lm.tokenizer(prompts, verbose=False)["input_ids"]  # too-long prompts are reported, not warned
     start = time.perf_counter()
     outputs = generate_ids(lm, encoded, settings, streamer=streamer, on_start=on_start)
