@@ -25,6 +25,15 @@ def _range(low=None, high=None, low_open=False):
 
 
 @dataclass
+class LoraSection:
+    r: int = field(default=8, metadata=_range(1))  # rank of the low-rank update
+    alpha: float = field(default=16.0, metadata=_range(0.0, low_open=True))  # the update is scaled by alpha / r
+    dropout: float = field(default=0.05, metadata=_range(0.0, 0.99))
+    target_modules: Optional[list[str]] = None  # layer names to adapt (default: the family's attention projections)
+    merge: bool = False  # also write the merged full model to OUTPUT_DIR/merged
+
+
+@dataclass
 class ModelSection:
     name: Optional[str] = None  # pretrained: a local directory or a Hub id
     config: Optional[dict] = None  # from scratch: {model_type: gpt2|bert|distilbert|t5, sizes...}
@@ -33,6 +42,8 @@ class ModelSection:
     tokenizer_files: list[str] = field(default_factory=list)  # texts to train it on (default: training data)
     trust_remote_code: bool = False
     new_head: bool = False  # accept a head the checkpoint lacks or whose labels differ (it starts untrained)
+    base_model: Optional[str] = None  # when model.name is a LoRA adapter: its base (default: the one it records)
+    lora: Optional[LoraSection] = None  # train low-rank adapters on the frozen model instead of every weight
 
 
 @dataclass
@@ -77,6 +88,7 @@ class TrainSection:
     keep_checkpoints: int = field(default=2, metadata=_range(1))
     log_every: int = field(default=10, metadata=_range(1))
     early_stopping_patience: Optional[int] = field(default=None, metadata=_range(1))  # evaluations
+    compile: bool = False  # torch.compile the model: faster steps on a GPU after a compile of a minute or so
 
 
 @dataclass
@@ -220,6 +232,15 @@ def _check_range(value, spec: dict, where: str, errors: list[str]) -> None:
         errors.append(f"{where}: must be at most {high}, got {value}")
 
 
+def _section_type(annotation):
+    """The section class of `Section` or `Optional[Section]` (an optional section is off until given)."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(inner) == 1 and dataclasses.is_dataclass(inner[0]):
+            return inner[0]
+    return annotation
+
+
 def _build(cls, data: dict, prefix: str, errors: list[str]):
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -231,9 +252,13 @@ def _build(cls, data: dict, prefix: str, errors: list[str]):
             errors.append(f"{where}: unknown key" + (f" (did you mean '{prefix}{hint[0]}'?)" if hint else
                                                      f"; expected one of {', '.join(fields)}"))
             continue
-        annotation = hints[key]
+        annotation = _section_type(hints[key])
         if dataclasses.is_dataclass(annotation):
-            if value is None:
+            optional = annotation is not hints[key]
+            if optional and (value is None or value is False):  # an optional section, left off
+                values[key] = None
+                continue
+            if value is None or optional and value is True:  # `lora: true`: on, with its defaults
                 value = {}
             if not isinstance(value, dict):
                 errors.append(f"{where}: expected a section (mapping), got {value!r}")
@@ -296,6 +321,9 @@ def _semantic_checks(recipe: Recipe, raw: dict, errors: list[str]) -> None:
                       "add model.config=null to switch this recipe to a pretrained model")
     if not model.name and not model.config:
         errors.append("model: missing; set model.name (a directory or Hub id) or model.config (to train from scratch)")
+    if model.lora is not None and model.config is not None and not model.name:
+        errors.append("model.lora: adapts a pretrained model's frozen weights; set model.name (a model from scratch "
+                      "has nothing worth freezing), or drop model.lora")
     if model.config is not None:
         from llmtool.scratch import TOKENIZER_KIND
 
@@ -366,14 +394,36 @@ def _check_positions(recipe: Recipe, errors: list[str]) -> None:
             errors += check_lengths_fit(recipe, position_limit(saved), f"model '{model.name}'")
 
 
-def load_recipe(path: Path, overrides: list[str] | None = None, output_dir: str | None = None) -> Recipe:
-    """Read, override and validate a recipe. Raises one UsageError listing every problem found."""
+def recipe_verb(path: Path) -> str | None:
+    """The verb a recipe's first line names (`# llmtool VERB recipes/NAME.yaml`), if it names one."""
+    import re
+
+    try:
+        with path.open(encoding="utf-8") as handle:
+            first = handle.readline()
+    except (OSError, UnicodeDecodeError):
+        return None  # read_yaml names the problem
+    match = re.match(r"#\s*llmtool\s+([a-z]+)\b", first)
+    return match.group(1) if match else None
+
+
+# Each recipe verb's schema and its checks beyond types and ranges; every verb loads recipes the same way.
+SCHEMAS: dict[str, tuple[type, typing.Callable]] = {"finetune": (Recipe, _semantic_checks)}
+
+
+def load_recipe(path: Path, overrides: list[str] | None = None, output_dir: str | None = None,
+                verb: str = "finetune"):
+    """Read, override and validate a recipe for `verb`. Raises one UsageError listing every problem found."""
+    schema, checks = SCHEMAS[verb]
     data = apply_overrides(read_yaml(path), overrides or [])
+    named = recipe_verb(path)
+    if named in SCHEMAS and named != verb:
+        raise UsageError(f"recipe '{path}' is for llmtool {named} (its first line says so); run: llmtool {named} {path}")
     errors: list[str] = []
-    recipe = _build(Recipe, data, "", errors)
+    recipe = _build(schema, data, "", errors)
     if output_dir:
         recipe.output_dir = output_dir
-    _semantic_checks(recipe, data, errors)
+    checks(recipe, data, errors)
     if recipe.output_dir is None:
         recipe.output_dir = str(Path("runs") / path.stem)
     if errors:

@@ -42,6 +42,7 @@ class Names:
     model: str = "the model name"
     task: str = "the task"
     new_head: str | None = None  # the switch that accepts a newly initialised head, if the caller has one
+    base_model: str = "the base model"  # where an adapter's base model is given
 
 
 # What a checkpoint holds for a task: the trained head, none (transformers would add an untrained one), or no
@@ -103,7 +104,7 @@ def _damaged(path: Path, what: str) -> LlmtoolError:
     return LlmtoolError(f"'{path}' {what}; the model directory is damaged: save the model again or copy it anew")
 
 
-def _check_json(path: Path) -> Any:
+def check_json_file(path: Path) -> Any:
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as err:
@@ -129,13 +130,13 @@ def check_model_files(directory: Path) -> None:
     parses, and each safetensors file has a whole header that covers the file exactly (cheap: no tensor is read)."""
     from safetensors import SafetensorError, safe_open
 
-    config = _check_json(directory / "config.json")
+    config = check_json_file(directory / "config.json")
     if not isinstance(config, dict):
         raise _damaged(directory / "config.json", "is not a JSON object")
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json",
                  "model.safetensors.index.json"):
         if (directory / name).is_file():
-            _check_json(directory / name)
+            check_json_file(directory / name)
     for weights in sorted(directory.glob("*.safetensors")):
         try:
             with safe_open(str(weights), framework="pt"):
@@ -158,6 +159,27 @@ def load_config(source: str, trust_remote_code: bool = False, names: Names = Nam
         if isinstance(err, (OSError, ValueError)):
             raise _load_error(source, err, names) from err
         raise
+
+
+def model_config(name: str, trust_remote_code: bool = False, names: Names = Names(), base_model: str | None = None):
+    """The config of the model that `name` loads: a local directory (checked for damage), a Hub id, or a LoRA
+    adapter's base model, which for a classifier adapter has the adapter's labels and trained head."""
+    from llmtool import lora
+
+    if lora.is_adapter(name):
+        directory = Path(name).expanduser()
+        settings = lora.read_adapter(directory)
+        base = lora.base_model_of(directory, settings, base_model, names.base_model)
+        config = model_config(base, trust_remote_code, names)
+        heads = lora.label_overrides(directory)
+        if heads:
+            config.update(heads)
+            config.architectures = [_task_mapping(CLASSIFICATION)[type(config)].__name__]
+        return config
+    source = resolve_source(name, names)
+    if Path(source).is_dir():
+        check_model_files(Path(source))
+    return load_config(source, trust_remote_code, names)
 
 
 def _architecture_task(name: str, config) -> str | None:
@@ -325,15 +347,33 @@ def load_model(
     trust_remote_code: bool = False,
     allow_new_head: bool = False,
     names: Names = Names(),
+    base_model: str | None = None,
     **config_overrides: Any,
 ) -> LoadedModel:
     """Load tokenizer and model for `task` (inferred from the config when None), ready for inference.
 
     A local directory is checked for damage first; a task whose head the checkpoint lacks is refused unless
-    `allow_new_head` (fine-tuning a classifier from a base model is the usual case)."""
+    `allow_new_head` (fine-tuning a classifier from a base model is the usual case). A LoRA adapter directory
+    loads its base model (`base_model`, else the one it records) with the adapter merged in."""
     from transformers.utils import logging as hf_logging
 
+    from llmtool import lora
+
     hf_logging.disable_progress_bar()  # per-tensor "Loading weights" bars are noise on a CLI's stderr
+    if lora.is_adapter(name):
+        directory = Path(name).expanduser()
+        settings = lora.read_adapter(directory)
+        base = lora.base_model_of(directory, settings, base_model, names.base_model)
+        task = task or lora.adapter_task(settings)
+        heads = lora.label_overrides(directory)  # a classifier adapter brings its head: the base has none
+        loaded = load_model(base, task=task, allowed_tasks=allowed_tasks, verb=verb, device=device, dtype=dtype,
+                            trust_remote_code=trust_remote_code, allow_new_head=allow_new_head or bool(heads),
+                            names=names, **{**heads, **config_overrides})
+        loaded.model = lora.attach(loaded.model, directory).eval()
+        if (directory / "tokenizer_config.json").is_file():
+            loaded.tokenizer = load_tokenizer(str(directory), trust_remote_code, names)
+        loaded.source = str(directory)
+        return loaded
     source = resolve_source(name, names)
     if task is not None and task not in TASKS:
         raise UsageError(f"unknown task '{task}' ({names.task}); choose one of {', '.join(TASKS)}")

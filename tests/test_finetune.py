@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from llmtool import checkpoints, config, data, evaluation, finetuning
+from llmtool import checkpoints, config, data, evaluation, finetuning, runlog
 from llmtool.errors import Interrupted, LlmtoolError
 
 from conftest import ROOT
@@ -24,7 +24,7 @@ def in_repo(monkeypatch):
 
 
 def csv_rows(out):
-    with (out / finetuning.METRICS_CSV).open(newline="") as handle:
+    with (out / runlog.METRICS_CSV).open(newline="") as handle:
         return list(csv.DictReader(handle))
 
 

@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from llmtool.commands._input import read_stdin
-from llmtool.commands.options import MODEL_OPTION_NAMES, DeviceOption, DtypeOption, NewHeadOption, TrustRemoteCodeOption
+from llmtool.commands.options import MODEL_OPTION_NAMES, BaseModelOption, DeviceOption, DtypeOption, NewHeadOption, TrustRemoteCodeOption
 from llmtool.errors import Interrupted, LlmtoolError, UsageError
 
 CLASSIFIER_ENV = "LLMTOOL_CLASSIFIER"
@@ -39,6 +39,7 @@ def classify(
     dtype: DtypeOption = "auto",
     trust_remote_code: TrustRemoteCodeOption = False,
     new_head: NewHeadOption = False,
+    base_model: BaseModelOption = None,
 ) -> None:
     """Label texts with a sequence-classification model (sentiment, topic, NLI, ...).
 
@@ -71,7 +72,7 @@ def classify(
     lm = models.load_model(
         model, task=CLASSIFICATION, allowed_tasks=(CLASSIFICATION,), verb="classify",
         device="cpu" if int8 else device, dtype=dtype, trust_remote_code=trust_remote_code,
-        allow_new_head=new_head, names=MODEL_OPTION_NAMES,
+        allow_new_head=new_head, names=MODEL_OPTION_NAMES, base_model=base_model,
     )
     from llmtool.commands._output import stderr_console
 

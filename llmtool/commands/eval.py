@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from llmtool.commands._input import read_stdin
-from llmtool.commands.options import MODEL_OPTION_NAMES, DeviceOption, DtypeOption, TrustRemoteCodeOption
+from llmtool.commands.options import MODEL_OPTION_NAMES, BaseModelOption, DeviceOption, DtypeOption, TrustRemoteCodeOption
 from llmtool.errors import LlmtoolError, UsageError
 
 SHIPPED_TEXT = "eval.txt"  # in llmtool/assets: the default text for perplexity
@@ -49,6 +49,7 @@ def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its fun
     device: DeviceOption = None,
     dtype: DtypeOption = "auto",
     trust_remote_code: TrustRemoteCodeOption = False,
+    base_model: BaseModelOption = None,
 ) -> None:
     """Evaluate models on the same data: perplexity for language models, accuracy/F1 for classifiers, exact match/ROUGE/BLEU for text-to-text models.
 
@@ -72,7 +73,7 @@ def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its fun
         raise UsageError(f"unknown --task '{task}'; choose one of {', '.join(TASKS)}")
     _check_output(output)
     names = model or [models.default_generation_model()]
-    planned = [_plan(name, task, requested, trust_remote_code) for name in names]
+    planned = [_plan(name, task, requested, trust_remote_code, base_model) for name in names]
     sliding = [p for p in planned if p.task == CAUSAL_LM and "perplexity" in p.metrics]
     if (context or stride) and not sliding:
         raise UsageError("--context and --stride set the sliding window of a causal LM's perplexity, and no model "
@@ -94,7 +95,7 @@ def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its fun
         _progress(f"evaluating {plan.name} ({plan.task}; {', '.join(plan.metrics)})"
                   + (f" [{number}/{len(planned)}]" if len(planned) > 1 else ""))
         lm = models.load_model(plan.name, task=task, verb="eval", device=device, dtype=dtype,
-                               trust_remote_code=trust_remote_code, names=MODEL_NAMES)
+                               trust_remote_code=trust_remote_code, names=MODEL_NAMES, base_model=base_model)
         try:
             scored = evaluation.evaluate_loaded(lm, plan.metrics, rows, context=context, stride=stride,
                                                 batch_size=batch_size, max_new_tokens=max_new_tokens)
@@ -148,12 +149,12 @@ def _check_output(output: Path | None) -> None:
         raise UsageError(f"--output '{output}': directory '{output.parent}' does not exist")
 
 
-def _plan(name: str, task: str | None, requested: list[str], trust_remote_code: bool) -> _Planned:
+def _plan(name: str, task: str | None, requested: list[str], trust_remote_code: bool,
+          base_model: str | None) -> _Planned:
     """A model's task (from its config: no weights load) and the metrics it gets, which must fit that task."""
     from llmtool import evaluation, models
 
-    config = models.load_config(models.resolve_source(name, MODEL_NAMES), trust_remote_code,
-                                MODEL_NAMES)
+    config = models.model_config(name, trust_remote_code, MODEL_NAMES, base_model=base_model)
     if task is not None:  # a task the checkpoint has no trained head for is refused before any data loads
         models.check_task(name, config, task, allow_new_head=False, names=MODEL_NAMES)
     task = task or models.infer_task(config, MODEL_NAMES)

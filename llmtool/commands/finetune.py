@@ -99,8 +99,9 @@ class _RichProgress:
         self.bar.start()
         self.task = self.bar.add_task("train", total=total_steps, completed=done_steps, loss="-", lr="-", tps="-")
 
-    def step(self, step: int, loss: float, lr: float, tokens_per_second: float) -> None:
-        self.bar.update(self.task, completed=step, loss=f"{loss:.4f}", lr=f"{lr:.2e}", tps=f"{tokens_per_second:,.0f}")
+    def step(self, step: int, loss: float | None, lr: float, tokens_per_second: float) -> None:
+        shown = {} if loss is None else {"loss": f"{loss:.4f}"}  # the loss is read from the device when logged
+        self.bar.update(self.task, completed=step, lr=f"{lr:.2e}", tps=f"{tokens_per_second:,.0f}", **shown)
 
     def message(self, text: str) -> None:
         self.bar.console.print(text, markup=False, highlight=False)

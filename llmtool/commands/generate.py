@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from llmtool.commands._input import read_stdin
-from llmtool.commands.options import MODEL_OPTION_NAMES, DeviceOption, DtypeOption, NewHeadOption, TrustRemoteCodeOption
+from llmtool.commands.options import MODEL_OPTION_NAMES, BaseModelOption, DeviceOption, DtypeOption, NewHeadOption, TrustRemoteCodeOption
 from llmtool.errors import UsageError
 
 
@@ -37,6 +37,7 @@ def generate(
     dtype: DtypeOption = "auto",
     trust_remote_code: TrustRemoteCodeOption = False,
     new_head: NewHeadOption = False,
+    base_model: BaseModelOption = None,
 ) -> None:
     """Generate text from prompts with a causal LM (GPT-2 style) or an encoder-decoder model (T5 style).
 
@@ -72,7 +73,7 @@ def generate(
     lm = models.load_model(
         model, task=task, allowed_tasks=(CAUSAL_LM, SEQ2SEQ_LM),
         verb="generate", device=device, dtype=dtype, trust_remote_code=trust_remote_code,
-        allow_new_head=new_head, names=MODEL_OPTION_NAMES,
+        allow_new_head=new_head, names=MODEL_OPTION_NAMES, base_model=base_model,
     )
     streamer = None
     if stream:

@@ -17,5 +17,9 @@ NewHeadOption = Annotated[
     bool, typer.Option("--new-head", help="Accept a task whose head the checkpoint lacks (it starts untrained).")
 ]
 
+BaseModelOption = Annotated[
+    Optional[str], typer.Option("--base-model", help="For a LoRA adapter directory in --model: the base model to attach it to (default: the one named in its adapter_config.json).", show_default=False)
+]
+
 # How model errors name the settings for a command's user (models.py is light: no torch at import).
-MODEL_OPTION_NAMES = Names(model="--model", task="--task", new_head="--new-head")
+MODEL_OPTION_NAMES = Names(model="--model", task="--task", new_head="--new-head", base_model="--base-model")

@@ -1,0 +1,163 @@
+"""LoRA through peft: low-rank adapters on a frozen pretrained model, for the three tasks.
+
+Training wraps the model in a peft model whose only trainable weights are the adapters (and, for a classifier,
+its head: `modules_to_save`). A run's directory then holds the adapter (adapter_config.json + safetensors), the
+tokenizer and, with `merge`, a merged full model in `merged/`. Every verb that loads a model accepts an adapter
+directory: the base model comes from adapter_config.json (or the caller's override), the adapter is attached and
+merged for inference.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from llmtool.errors import LlmtoolError, UsageError
+from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM
+
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+LABELS = "labels.json"  # a classifier adapter's label names: the base model's config does not have them
+MERGED = "merged"
+
+PEFT_TASK_TYPES = {CAUSAL_LM: "CAUSAL_LM", SEQ2SEQ_LM: "SEQ_2_SEQ_LM", CLASSIFICATION: "SEQ_CLS"}
+# Attention projections adapted by default where peft has no default of its own.
+DEFAULT_TARGETS = {"distilbert": ["q_lin", "v_lin"]}
+
+
+def default_targets(model_type: str) -> list[str] | None:
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_DEFAULTS
+
+    targets = DEFAULT_TARGETS.get(model_type) or PEFT_DEFAULTS.get(model_type)
+    return list(targets) if targets else None
+
+
+def _adaptable_names(model) -> list[str]:
+    """The short names of the layers LoRA can adapt (linear, GPT-2's Conv1D, embeddings), for error messages."""
+    import torch
+    from transformers.pytorch_utils import Conv1D
+
+    kinds = (torch.nn.Linear, torch.nn.Embedding, Conv1D)
+    return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, kinds)})
+
+
+def target_modules(model, requested: list[str] | None, key: str) -> list[str]:
+    """The module names to adapt: those asked for (each must exist in the model), else the family's default."""
+    if requested:
+        names = [name for name, _ in model.named_modules()]
+        missing = [t for t in requested if not any(n == t or n.endswith("." + t) for n in names)]
+        if missing:
+            raise UsageError(f"{key}: the {model.config.model_type} model has no module named "
+                             f"{', '.join(repr(m) for m in missing)}; its adaptable layers are: "
+                             f"{', '.join(_adaptable_names(model))}")
+        return list(requested)
+    targets = default_targets(model.config.model_type)
+    if targets is None:
+        raise UsageError(f"{key}: there is no default for a {model.config.model_type} model; name the layers to "
+                         f"adapt, from: {', '.join(_adaptable_names(model))}")
+    return targets
+
+
+def head_modules(model) -> list[str]:
+    """A classifier's head: its top-level modules with weights, other than the base model."""
+    return [name for name, module in model.named_children()
+            if name != model.base_model_prefix and any(True for _ in module.parameters())]
+
+
+def apply(model, settings, task: str, key: str = "model.lora"):
+    """The model wrapped for LoRA training: adapters on the target modules, the head trainable for a classifier,
+    every other weight frozen."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
+        target_modules=target_modules(model, settings.target_modules, f"{key}.target_modules"),
+        task_type=PEFT_TASK_TYPES[task], modules_to_save=head_modules(model) if task == CLASSIFICATION else None,
+    )
+    name = model.config.name_or_path
+    if name and Path(name).expanduser().is_dir():  # recorded absolute: the adapter is found from anywhere
+        model.config.name_or_path = str(Path(name).expanduser().resolve())
+    return get_peft_model(model, config)
+
+
+def load_weights(model, directory: Path) -> None:
+    """Put a saved adapter's weights (and saved head) into a model wrapped by `apply` with the same settings."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    set_peft_model_state_dict(model, load_file(directory / ADAPTER_WEIGHTS))
+
+
+def save_extra(model, directory: Path, merge: bool, tokenizer) -> None:
+    """Beside the adapter: the label names of a classifier, and with `merge` the merged full model in merged/."""
+    base = model.get_base_model()
+    if getattr(base.config, "id2label", None) and model.peft_config["default"].task_type == "SEQ_CLS":
+        labels = {str(i): name for i, name in base.config.id2label.items()}
+        (directory / LABELS).write_text(json.dumps({"id2label": labels}, indent=2) + "\n")
+    if merge:
+        merged = model.merge_and_unload()
+        merged.save_pretrained(directory / MERGED, safe_serialization=True)
+        tokenizer.save_pretrained(directory / MERGED)
+
+
+# ---------------------------------------------------------------- adapter directories as models
+
+
+def is_adapter(name: str) -> bool:
+    """A local directory holding a LoRA adapter (and not a full model)."""
+    path = Path(name).expanduser()
+    return (path / ADAPTER_CONFIG).is_file() and not (path / "config.json").is_file()
+
+
+def read_adapter(directory: Path) -> dict:
+    from llmtool.models import check_json_file
+
+    settings = check_json_file(directory / ADAPTER_CONFIG)
+    if not isinstance(settings, dict) or settings.get("peft_type") != "LORA":
+        raise LlmtoolError(f"'{directory / ADAPTER_CONFIG}' is not a LoRA adapter config (peft_type LORA); the "
+                           "adapter directory is damaged: save it again")
+    if not (directory / ADAPTER_WEIGHTS).is_file():
+        raise LlmtoolError(f"adapter directory '{directory}' has no {ADAPTER_WEIGHTS}; llmtool loads safetensors "
+                           "adapters only: save it again with save_pretrained")
+    return settings
+
+
+def adapter_task(settings: dict) -> str | None:
+    return {v: k for k, v in PEFT_TASK_TYPES.items()}.get(settings.get("task_type"))
+
+
+def base_model_of(directory: Path, settings: dict, base_model: str | None, base_key: str) -> str:
+    """The base model an adapter attaches to: the caller's override, else the one recorded at training."""
+    if base_model:
+        return base_model
+    base = settings.get("base_model_name_or_path")
+    if not base:
+        raise UsageError(f"adapter '{directory}' does not name its base model; give it with {base_key}")
+    if Path(base).is_absolute() and not Path(base).exists():
+        raise UsageError(f"adapter '{directory}' was trained on the base model '{base}', which is not there any "
+                         f"more; give its new place with {base_key}")
+    return base
+
+
+def label_overrides(directory: Path) -> dict:
+    """num_labels/id2label/label2id of a classifier adapter, for building its base model with the right head."""
+    from llmtool.models import check_json_file
+
+    if not (directory / LABELS).is_file():
+        return {}
+    id2label = {int(i): name for i, name in check_json_file(directory / LABELS)["id2label"].items()}
+    return {"num_labels": len(id2label), "id2label": id2label, "label2id": {v: k for k, v in id2label.items()}}
+
+
+def attach(model, directory: Path) -> Any:
+    """The base model with the adapter merged in: plain transformers weights, as fast as the base at inference."""
+    from peft import PeftModel
+
+    try:
+        adapted = PeftModel.from_pretrained(model, str(directory))
+    except (RuntimeError, ValueError, KeyError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise LlmtoolError(f"adapter '{directory}' does not fit its base model ({first[:200]}); give the base it "
+                           "was trained on with the base model option") from err
+    return adapted.merge_and_unload()
