@@ -69,10 +69,13 @@ def apply(model, settings, task: str, key: str = "model.lora"):
     """The model wrapped for LoRA training: adapters on the target modules, the head trainable for a classifier,
     every other weight frozen."""
     from peft import LoraConfig, get_peft_model
+    from transformers.pytorch_utils import Conv1D
 
+    targets = target_modules(model, settings.target_modules, f"{key}.target_modules")
     config = LoraConfig(
-        r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
-        target_modules=target_modules(model, settings.target_modules, f"{key}.target_modules"),
+        r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout, target_modules=targets,
+        # GPT-2's Conv1D stores its weight transposed
+        fan_in_fan_out=any(isinstance(m, Conv1D) for n, m in model.named_modules() if n.rsplit(".", 1)[-1] in targets),
         task_type=PEFT_TASK_TYPES[task], modules_to_save=head_modules(model) if task == CLASSIFICATION else None,
     )
     name = model.config.name_or_path
