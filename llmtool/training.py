@@ -241,7 +241,10 @@ def fit(job: Job, recipe, accelerator, run_dir: RunDirectory, checkpoint: Path |
                               num_training_steps=total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
     if train_cfg.compile:
-        accelerator.unwrap_model(model).compile()  # in place: saving, generation and adapters see the same module
+        # In place, so saving, generation and adapters see the same module; shapes vary unless every batch is
+        # padded to one length (packing, pad_to_max_length), and a dynamic graph saves a compile per shape.
+        fixed = data_cfg.packing or data_cfg.pad_to_max_length
+        accelerator.unwrap_model(model).compile(dynamic=not fixed)
     job.model = model
     state = {"step": 0, "best_eval_loss": None, "evals_without_improvement": 0}
     if checkpoint is not None:

@@ -117,3 +117,13 @@ def test_lora_on_real_minilm_learns_sentiment(tmp_path):
     classified = llmtool("classify", "--model", tmp_path / "lora", "--json", "The staff were kind and helpful.")
     assert classified.returncode == 0, classified.stderr
     assert json.loads(classified.stdout)["label"] == "positive"
+
+
+def test_compiled_training_matches_eager(tmp_path):
+    """train.compile: the same losses as the eager model (no dropout: the compiled graph draws its own masks)."""
+    common = ["recipes/pretrain-gpt2.yaml", NO_DROPOUT_GPT2, "model.vocab_size=300", "data.block_size=32",
+              "train.max_steps=6", "train.log_every=1", "train.save_every=null", "data.validation_split=0"]
+    eager = llmtool("finetune", *common, "-o", tmp_path / "eager")
+    compiled = llmtool("finetune", *common, "train.compile=true", "-o", tmp_path / "compiled", timeout=900)
+    assert eager.returncode == 0 and compiled.returncode == 0, compiled.stderr[-3000:]
+    assert losses(tmp_path / "compiled") == pytest.approx(losses(tmp_path / "eager"), rel=1e-5)
