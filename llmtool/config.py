@@ -104,6 +104,42 @@ class Recipe:
         return dataclasses.asdict(self)
 
 
+@dataclass
+class TeacherSection:
+    name: Optional[str] = None  # the trained model to learn from: a directory (or LoRA adapter) or a Hub id
+    base_model: Optional[str] = None  # when name is a LoRA adapter: its base (default: the one it records)
+    trust_remote_code: bool = False
+
+
+@dataclass
+class StudentSection:
+    name: Optional[str] = None  # an existing model to train (the teacher's vocabulary and labels) ...
+    layers: Optional[list[int]] = None  # ... or made from the teacher, keeping these of its layers (default: every other)
+
+
+@dataclass
+class DistillSection:
+    temperature: float = field(default=2.0, metadata=_range(0.0, 100.0, low_open=True))  # softens both distributions
+    alpha: float = field(default=0.5, metadata=_range(0.0, 1.0))  # weight of the teacher's term; 1 - alpha: the labels
+    hidden_loss: Optional[Literal["cosine", "mse"]] = None  # also match hidden states, layer to mapped layer
+    hidden_weight: float = field(default=1.0, metadata=_range(0.0))
+
+
+@dataclass
+class DistillRecipe:
+    task: Optional[Task] = None
+    output_dir: Optional[str] = None
+    resume: bool = False
+    teacher: TeacherSection = field(default_factory=TeacherSection)
+    student: StudentSection = field(default_factory=StudentSection)
+    distill: DistillSection = field(default_factory=DistillSection)
+    data: DataSection = field(default_factory=DataSection)
+    train: TrainSection = field(default_factory=TrainSection)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
 # ---------------------------------------------------------------- loading and overrides
 
 
@@ -186,10 +222,13 @@ def _check_value(value, annotation, where: str, errors: list[str]):
                           + (f" (did you mean '{hint[0]}'?)" if hint else ""))
         return value
     if origin is list:
-        if isinstance(value, str):
+        (item,) = typing.get_args(annotation)
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
             value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            errors.append(f"{where}: expected a list of strings, got {value!r}")
+        good = (lambda v: isinstance(v, int) and not isinstance(v, bool)) if item is int else \
+            (lambda v: isinstance(v, str))
+        if not isinstance(value, list) or not all(good(v) for v in value):
+            errors.append(f"{where}: expected a list of {'integers' if item is int else 'strings'}, got {value!r}")
         return value
     if annotation is bool:
         if not isinstance(value, bool):
@@ -313,9 +352,10 @@ def _check_data_file(key: str, spec: str, recipe: Recipe, errors: list[str]) -> 
 
 
 def _semantic_checks(recipe: Recipe, raw: dict, errors: list[str]) -> None:
+    """finetune: the model section, then what every recipe verb checks."""
     if "task" not in raw:
         errors.append("task: missing; set task: causal-lm, classification or seq2seq-lm")
-    model, data, train = recipe.model, recipe.data, recipe.train
+    model = recipe.model
     if model.name and model.config:
         errors.append("model: give model.name (pretrained) or model.config (from scratch), not both; "
                       "add model.config=null to switch this recipe to a pretrained model")
@@ -340,10 +380,16 @@ def _semantic_checks(recipe: Recipe, raw: dict, errors: list[str]) -> None:
             if wrong:
                 errors.append(f"model.config.{wrong}" if wrong.split(":")[0] in model.config else
                               f"model.config: {wrong}")
-    _check_positions(recipe, errors)
+    _check_positions(recipe, errors, model.config, model.name)
     for i, spec in enumerate(model.tokenizer_files):
         if not Path(spec).expanduser().is_file():
             errors.append(f"model.tokenizer_files[{i}]: file '{spec}' does not exist")
+    _data_and_train_checks(recipe, errors)
+
+
+def _data_and_train_checks(recipe, errors: list[str]) -> None:
+    """The data and train sections, the same for every recipe verb."""
+    data, train = recipe.data, recipe.train
     if data.packing and recipe.task not in (None, CAUSAL_LM):
         errors.append("data.packing: only for task causal-lm")
     if data.train is None:
@@ -381,17 +427,18 @@ def check_lengths_fit(recipe: Recipe, limit: int | None, where: str) -> list[str
     return []
 
 
-def _check_positions(recipe: Recipe, errors: list[str]) -> None:
-    model = recipe.model
-    if model.config is not None:
-        errors += check_lengths_fit(recipe, position_limit(model.config), "model.config")
-    elif model.name and (Path(model.name).expanduser() / "config.json").is_file():
+def _check_positions(recipe, errors: list[str], model_config: dict | None = None, name: str | None = None) -> None:
+    """The lengths the data section asks for fit the positions of the model's config (given, or saved in the
+    local directory `name`)."""
+    if model_config is not None:
+        errors += check_lengths_fit(recipe, position_limit(model_config), "model.config")
+    elif name and (Path(name).expanduser() / "config.json").is_file():
         try:
-            saved = json.loads((Path(model.name).expanduser() / "config.json").read_text(encoding="utf-8"))
+            saved = json.loads((Path(name).expanduser() / "config.json").read_text(encoding="utf-8"))
         except (ValueError, OSError):
             return  # a damaged directory is reported, naming the file, when the model loads
         if isinstance(saved, dict):
-            errors += check_lengths_fit(recipe, position_limit(saved), f"model '{model.name}'")
+            errors += check_lengths_fit(recipe, position_limit(saved), f"model '{name}'")
 
 
 def recipe_verb(path: Path) -> str | None:
@@ -407,8 +454,28 @@ def recipe_verb(path: Path) -> str | None:
     return match.group(1) if match else None
 
 
+def _distill_checks(recipe: DistillRecipe, raw: dict, errors: list[str]) -> None:
+    """distill: teacher and student, then what every recipe verb checks."""
+    if "task" not in raw:
+        errors.append("task: missing; set task: causal-lm, classification or seq2seq-lm")
+    if not recipe.teacher.name:
+        errors.append("teacher.name: missing; give the trained model to distil (a directory or Hub id)")
+    student = recipe.student
+    if student.name and student.layers is not None:
+        errors.append("student: give student.name (an existing model) or student.layers (made from the teacher), "
+                      "not both")
+    if student.layers is not None:
+        if not student.layers:
+            errors.append("student.layers: give at least one teacher layer to keep")
+        elif any(i < 0 for i in student.layers) or len(set(student.layers)) != len(student.layers):
+            errors.append(f"student.layers: expected distinct layer numbers from 0, got {student.layers}")
+    _check_positions(recipe, errors, None, student.name or recipe.teacher.name)
+    _data_and_train_checks(recipe, errors)
+
+
 # Each recipe verb's schema and its checks beyond types and ranges; every verb loads recipes the same way.
-SCHEMAS: dict[str, tuple[type, typing.Callable]] = {"finetune": (Recipe, _semantic_checks)}
+SCHEMAS: dict[str, tuple[type, typing.Callable]] = {"finetune": (Recipe, _semantic_checks),
+                                                    "distill": (DistillRecipe, _distill_checks)}
 
 
 def load_recipe(path: Path, overrides: list[str] | None = None, output_dir: str | None = None,

@@ -126,7 +126,7 @@ def _from_scratch(recipe: Recipe, accelerator, out: Path, train_rows, overrides:
     return tokenizer, models.auto_model_class(recipe.task).from_config(config)  # seeded by the engine before
 
 
-def _load_data(recipe: Recipe, notify):
+def load_data(recipe, notify):
     """The recipe's training and validation rows, through the shared data layer."""
     data = recipe.data
     return data_lib.load_splits(
@@ -137,7 +137,7 @@ def _load_data(recipe: Recipe, notify):
         notify=notify)
 
 
-def tokenize(recipe: Recipe, tokenizer, train_rows, validation_rows, labels):
+def tokenize(recipe, tokenizer, train_rows, validation_rows, labels):
     """The rows tokenized for the recipe's task (see data.tokenize)."""
     data = recipe.data
     return data_lib.tokenize(
@@ -183,7 +183,7 @@ def prepare(recipe: Recipe, accelerator, run_dir, checkpoint: Path | None, progr
     task = recipe.task
     main = accelerator.is_main_process
     with accelerator.main_process_first():
-        train_rows, validation_rows = _load_data(recipe, progress.message if main else None)
+        train_rows, validation_rows = load_data(recipe, progress.message if main else None)
     labels = (data_lib.label_names(train_rows, validation_rows, recipe.data.label_column, recipe.data.train)
               if task == CLASSIFICATION else None)
     tokenizer, model, labels = _build_tokenizer_and_model(recipe, accelerator, run_dir.out, train_rows, labels,

@@ -30,10 +30,10 @@ class Progress:
 class RunLog:
     """metrics.csv and TensorBoard events in the output directory (main process only); a PNG at the end."""
 
-    def __init__(self, out: Path, task: str, start_step: int, enabled: bool, extra_columns: tuple[str, ...] = ()):
+    def __init__(self, out: Path, task: str, start_step: int, enabled: bool):
         self.enabled = enabled
         self.path = out / METRICS_CSV
-        self.columns = ["step", "epoch", "train_loss", "lr", "tokens_per_second", *extra_columns, "eval_loss",
+        self.columns = ["step", "epoch", "train_loss", "lr", "tokens_per_second", "eval_loss",
                         *evaluation.TASK_METRICS[task]]
         if not enabled:
             return

@@ -42,7 +42,8 @@ class Job:
     loss: Callable[[Any, dict], Any]
     # writes the verb's own files into the final directory (main process, after the model files)
     save_extra: Callable[[Any, Path], None] | None = None
-    log_columns: tuple[str, ...] = ()
+    # (accelerator, trained model) -> what the verb reports at the end (every process calls it: it may evaluate)
+    report: Callable[[Any, Any], dict] | None = None
 
 
 @dataclass
@@ -56,6 +57,7 @@ class TrainResult:
     seconds: float = 0.0
     tokens_per_second: float = 0.0
     trainable_parameters: int = 0
+    report: dict = field(default_factory=dict)  # the verb's end report (distill: teacher vs student)
 
 
 Setup = Callable[[Any, RunDirectory, "Path | None", Progress], Job]
@@ -109,9 +111,11 @@ def _run(recipe, verb: str, setup: Setup, accelerator, run_dir: RunDirectory, pr
     run_dir.create()  # only now, with data and model ready, is anything written
     accelerator.wait_for_everyone()
     result = fit(job, recipe, accelerator, run_dir, checkpoint, progress)
+    if job.report is not None:
+        result.report = job.report(accelerator, job.model)
     write_final(accelerator, job, recipe, verb, run_dir, {
         "steps": result.steps, "train_loss": result.train_loss, "eval": result.eval,
-        "stopped_early": result.stopped_early,
+        "stopped_early": result.stopped_early, **({"report": result.report} if result.report else {}),
     })
     return result
 
@@ -250,7 +254,7 @@ def fit(job: Job, recipe, accelerator, run_dir: RunDirectory, checkpoint: Path |
     if checkpoint is not None:
         state = checkpoints.load_state(checkpoint, optimizer, scheduler, accelerator.process_index)
     start_step = state["step"]
-    log = RunLog(work, task, start_step, enabled=main, extra_columns=job.log_columns)
+    log = RunLog(work, task, start_step, enabled=main)
     if main:
         progress.start(total_steps, start_step)
         if checkpoint is not None:

@@ -3,4 +3,4 @@
 Verbs land here when they are built; there are no placeholder commands.
 """
 
-COMMANDS = ("generate", "finetune", "classify", "eval")
+COMMANDS = ("generate", "finetune", "classify", "eval", "distill")

@@ -1,0 +1,363 @@
+"""`distill`: a student learns from a teacher's softened outputs and from the labels, on the training engine.
+
+The student is an existing model that shares the teacher's vocabulary (and, for a classifier, its labels), or is
+made from the teacher: the same config with fewer layers, initialised from a chosen subset of the teacher's
+layers (every other one by default, as DistilBERT was). The loss of a batch is
+
+    alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) * cross-entropy(student, labels)
+
+summed over the batch's targets (padding and masked targets never count), plus, optionally, a hidden-state loss
+between mapped layers. The teacher runs without gradients, in eval mode, under the student's precision; only the
+student trains and is checkpointed. The run ends with a report: teacher and student side by side on the
+validation data (the task's metrics, through the shared evaluation code), parameters, size and inference speed.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+
+from llmtool import data as data_lib
+from llmtool import evaluation, finetuning, training
+from llmtool.config import DistillRecipe
+from llmtool.errors import UsageError
+from llmtool.models import Names
+from llmtool.runlog import Progress
+from llmtool.tasks import CAUSAL_LM, CLASSIFICATION
+from llmtool.training import TrainResult
+
+TEACHER_NAMES = Names(model="teacher.name", task="task", base_model="teacher.base_model")
+STUDENT_NAMES = Names(model="student.name", task="task", new_head=None)
+# The metric that says how much of the teacher a student keeps, and whether higher is better.
+MAIN_METRIC = {CLASSIFICATION: ("accuracy", True), CAUSAL_LM: ("perplexity", False)}
+
+
+# ---------------------------------------------------------------- the loss
+
+
+def targets_of(task: str, logits, labels):
+    """The logits and labels of the positions that count: every row of a classifier; the shifted, unmasked
+    positions of a causal LM; the unmasked target positions of a seq2seq model."""
+    if task == CLASSIFICATION:
+        return logits, labels
+    if task == CAUSAL_LM:
+        logits, labels = logits[:, :-1], labels[:, 1:]
+    keep = labels != -100
+    return logits[keep], labels[keep]
+
+
+def kd_loss(task: str, student_logits, teacher_logits, labels, temperature: float, alpha: float):
+    """Sum over the targets of alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE(student, labels)."""
+    import torch.nn.functional as F
+
+    student, gold = targets_of(task, student_logits.float(), labels)
+    teacher, _ = targets_of(task, teacher_logits.float(), labels)
+    loss = (1 - alpha) * F.cross_entropy(student, gold, reduction="sum") if alpha < 1 else 0.0
+    if alpha > 0:
+        soft = F.kl_div(F.log_softmax(student / temperature, dim=-1), F.log_softmax(teacher / temperature, dim=-1),
+                        log_target=True, reduction="sum")
+        loss = loss + alpha * temperature ** 2 * soft
+    return loss
+
+
+def hidden_state_loss(kind: str, student_states, teacher_states, layer_map: list[tuple[int, int]], mask,
+                      n_targets: int):
+    """Distance between each mapped pair of hidden states (cosine: 1 - cos; mse: mean over the width) over the
+    real tokens, averaged per token and scaled to the batch's target count (the engine divides by that count)."""
+    import torch.nn.functional as F
+
+    real = mask.bool()
+    total = 0.0
+    for s, t in layer_map:
+        a, b = student_states[s][real].float(), teacher_states[t][real].float()
+        if kind == "cosine":
+            total = total + (1 - F.cosine_similarity(a, b, dim=-1)).sum()
+        else:
+            total = total + ((a - b) ** 2).mean(dim=-1).sum()
+    return total * n_targets / (real.sum() * len(layer_map))
+
+
+# ---------------------------------------------------------------- students made from teachers
+
+
+def layer_lists(model) -> list[str]:
+    """The names of the model's stacks of transformer layers: the shallowest ModuleLists as long as the config's
+    layer count (GPT-2 `transformer.h`, BERT `bert.encoder.layer`, T5 `encoder.block` and `decoder.block`)."""
+    import torch
+
+    counts = {model.config.num_hidden_layers, getattr(model.config, "num_decoder_layers", None)}
+    found = [(name.count("."), name) for name, module in model.named_modules()
+             if isinstance(module, torch.nn.ModuleList) and len(module) in counts and name]
+    if not found:
+        raise UsageError(f"cannot find the layers of a {model.config.model_type} model to build a student from; "
+                         "give an existing student with student.name")
+    depth = min(d for d, _ in found)
+    return [name for d, name in found if d == depth]
+
+
+def student_from_teacher(teacher, layers: list[int] | None):
+    """A copy of the teacher with only `layers` (default: every other one), each initialised from that teacher
+    layer; everything else (embeddings, head, final norm) copied as it is."""
+    n = teacher.config.num_hidden_layers
+    if getattr(teacher.config, "num_decoder_layers", n) != n:
+        raise UsageError("the teacher's encoder and decoder have different depths; give an existing student with "
+                         "student.name")
+    keep = list(range(0, n, 2)) if layers is None else list(layers)
+    wrong = [i for i in keep if i >= n]
+    if wrong:
+        raise UsageError(f"student.layers: the teacher has {n} layers (0 to {n - 1}); {wrong} are not among them")
+    if len(keep) >= n:
+        raise UsageError(f"student.layers: keeping {len(keep)} of the teacher's {n} layers makes no smaller student")
+    config = copy.deepcopy(teacher.config)
+    config.num_hidden_layers = len(keep)
+    if hasattr(config, "num_decoder_layers"):
+        config.num_decoder_layers = len(keep)
+    student = type(teacher)(config)
+    stacks = layer_lists(teacher)
+    source = teacher.state_dict()
+    state = {}
+    for key in student.state_dict():
+        mapped = key
+        for stack in stacks:
+            prefix = stack + "."
+            if key.startswith(prefix):
+                index, rest = key[len(prefix):].split(".", 1)
+                mapped = f"{prefix}{keep[int(index)]}.{rest}"
+        # T5 keeps its relative position bias in layer 0 only: the student's layer 0 takes the teacher's
+        state[key] = source[mapped] if mapped in source else source[key]
+    student.load_state_dict(state)
+    return student, keep
+
+
+def vocabulary_difference(teacher_tokenizer, student_tokenizer) -> str | None:
+    """What differs between two vocabularies, token by token; None when they are the same."""
+    a, b = teacher_tokenizer.get_vocab(), student_tokenizer.get_vocab()
+    if a == b:
+        return None
+    only_teacher, only_student = sorted(set(a) - set(b)), sorted(set(b) - set(a))
+    moved = sorted(t for t in set(a) & set(b) if a[t] != b[t])
+    parts = []
+    if only_teacher:
+        parts.append(f"{len(only_teacher)} tokens only in the teacher's (e.g. {only_teacher[0]!r})")
+    if only_student:
+        parts.append(f"{len(only_student)} only in the student's (e.g. {only_student[0]!r})")
+    if moved:
+        parts.append(f"{len(moved)} with other ids (e.g. {moved[0]!r}: {a[moved[0]]} vs {b[moved[0]]})")
+    return ", ".join(parts)
+
+
+def _labels(config) -> list[str]:
+    return [str(config.id2label[i]) for i in range(len(config.id2label))]
+
+
+# ---------------------------------------------------------------- the job
+
+
+def recipe_inputs(recipe: DistillRecipe) -> dict[str, str | None]:
+    return {"data.train": recipe.data.train, "data.validation": recipe.data.validation,
+            "teacher.name": recipe.teacher.name, "teacher.base_model": recipe.teacher.base_model,
+            "student.name": recipe.student.name}
+
+
+def distill(recipe: DistillRecipe, *, overwrite: bool = False, resume: bool = False,
+            progress: Progress | None = None) -> TrainResult:
+    """Run a distill recipe to the end; the result's `report` compares teacher and student."""
+    progress = progress or Progress()
+    return training.run(recipe, "distill", lambda *args: prepare(recipe, *args), inputs=recipe_inputs(recipe),
+                        overwrite=overwrite, resume=resume, progress=progress)
+
+
+def _load_teacher(recipe: DistillRecipe):
+    from llmtool import models
+
+    loaded = models.load_model(recipe.teacher.name, task=recipe.task, device="cpu", dtype="fp32",
+                               trust_remote_code=recipe.teacher.trust_remote_code, names=TEACHER_NAMES,
+                               base_model=recipe.teacher.base_model)
+    return loaded.tokenizer, loaded.model
+
+
+def _load_student(recipe: DistillRecipe, teacher, tokenizer, checkpoint: Path | None):
+    """The student: from a checkpoint when resuming, an existing model, or made from the teacher."""
+    from llmtool import models
+
+    task = recipe.task
+    if checkpoint is not None:
+        return models.auto_model_class(task).from_pretrained(checkpoint, use_safetensors=True)
+    if recipe.student.name is None:
+        return student_from_teacher(teacher, recipe.student.layers)[0]
+    difference = vocabulary_difference(tokenizer, models.load_tokenizer(recipe.student.name, names=STUDENT_NAMES))
+    if difference:
+        raise UsageError(f"student '{recipe.student.name}' and teacher '{recipe.teacher.name}' do not share a "
+                         f"vocabulary: {difference}; distil into a student with the teacher's tokenizer, or build one "
+                         "from the teacher with student.layers")
+    heads = {}
+    if task == CLASSIFICATION:
+        labels = _labels(teacher.config)
+        heads = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
+                 "label2id": {name: i for i, name in enumerate(labels)}}
+        saved = models.model_config(recipe.student.name, names=STUDENT_NAMES)
+        if models.head_status(saved, task) == models.HEAD_SAVED and _labels(saved) != labels:
+            raise UsageError(f"student '{recipe.student.name}' classifies into {_labels(saved)}, the teacher into "
+                             f"{labels}: a student must have the teacher's labels, in the same order")
+    loaded = models.load_model(recipe.student.name, task=task, device="cpu", dtype="fp32", allow_new_head=True,
+                               names=STUDENT_NAMES, **heads)
+    if loaded.model.config.vocab_size != teacher.config.vocab_size:
+        raise UsageError(f"student '{recipe.student.name}' scores {loaded.model.config.vocab_size} tokens, the "
+                         f"teacher {teacher.config.vocab_size}: their outputs cannot be compared")
+    return loaded.model
+
+
+def _layer_map(student, teacher, kept: list[int] | None) -> list[tuple[int, int]]:
+    """Hidden-state pairs (student index, teacher index), counting the embeddings as 0: a student made from the
+    teacher matches each layer with the one it was copied from; another, evenly spread layers."""
+    s, t = student.config.num_hidden_layers, teacher.config.num_hidden_layers
+    if kept is not None:
+        return [(i + 1, k + 1) for i, k in enumerate(kept)]
+    return [(i, round(i * t / s)) for i in range(1, s + 1)]
+
+
+def prepare(recipe: DistillRecipe, accelerator, run_dir, checkpoint: Path | None, progress: Progress) -> training.Job:
+    import torch
+
+    task = recipe.task
+    main = accelerator.is_main_process
+    with accelerator.main_process_first():
+        train_rows, validation_rows = finetuning.load_data(recipe, progress.message if main else None)
+    tokenizer, teacher = _load_teacher(recipe)
+    labels = None
+    if task == CLASSIFICATION:
+        labels = data_lib.label_names(train_rows, validation_rows, recipe.data.label_column, recipe.data.train)
+        labels, _ = finetuning.saved_label_order(teacher.config, labels, recipe.teacher.name, new_head=False)
+    student = _load_student(recipe, teacher, tokenizer, checkpoint)
+    kept = None
+    if recipe.student.name is None:
+        n = teacher.config.num_hidden_layers
+        kept = list(range(0, n, 2)) if recipe.student.layers is None else recipe.student.layers
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    for model in (teacher, student):
+        if model.config.pad_token_id is None:
+            model.config.pad_token_id = tokenizer.pad_token_id
+    tokenizer.padding_side = "right"
+    with accelerator.main_process_first():
+        tokenized = finetuning.tokenize(recipe, tokenizer, train_rows, validation_rows, labels)
+    teacher.to(accelerator.device).eval().requires_grad_(False)
+    student.train()
+    settings = recipe.distill
+    hidden = settings.hidden_loss
+    if hidden and student.config.hidden_size != teacher.config.hidden_size:
+        raise UsageError(f"distill.hidden_loss compares hidden states, but the student's are "
+                         f"{student.config.hidden_size} wide and the teacher's {teacher.config.hidden_size}; drop "
+                         "distill.hidden_loss, or use a student of the teacher's width")
+    layer_map = _layer_map(student, teacher, kept) if hidden else []
+
+    def loss(model, batch):
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        if task != CLASSIFICATION and task != CAUSAL_LM:
+            inputs["labels"] = batch["labels"]  # seq2seq: the decoder's inputs come from the labels
+        with torch.no_grad():
+            taught = teacher(**inputs, output_hidden_states=bool(hidden))
+        out = model(**inputs, output_hidden_states=bool(hidden))
+        total = kd_loss(task, out.logits, taught.logits, batch["labels"], settings.temperature, settings.alpha)
+        if hidden:
+            states, teacher_states, mask = _hidden_states(task, out, taught, batch)
+            n_targets = targets_of(task, out.logits, batch["labels"])[1].numel()
+            total = total + settings.hidden_weight * hidden_state_loss(hidden, states, teacher_states, layer_map,
+                                                                       mask, n_targets)
+        return total
+
+    collator = data_lib.Collator(task, tokenizer, model=student)
+    validation = tokenized.validation
+
+    def report(accelerator, trained) -> dict:
+        return compare(task, teacher, accelerator.unwrap_model(trained), tokenizer, validation, collator,
+                       recipe.train.eval_batch_size or recipe.train.batch_size, accelerator,
+                       recipe.data.max_target_length)
+
+    return training.Job(task=task, model=student, tokenizer=tokenizer, train_set=tokenized.train,
+                        validation_set=validation, collator=collator, loss=loss,
+                        report=report if validation is not None else None)
+
+
+def _hidden_states(task: str, out, taught, batch):
+    """The hidden states to match and the mask of the real tokens: the decoder's for seq2seq."""
+    if task == CAUSAL_LM or task == CLASSIFICATION:
+        return out.hidden_states, taught.hidden_states, batch["attention_mask"]
+    return out.decoder_hidden_states, taught.decoder_hidden_states, batch["labels"] != -100
+
+
+# ---------------------------------------------------------------- the report
+
+
+def parameter_count_and_bytes(model) -> tuple[int, int]:
+    """Parameters, and bytes of weights as saved (tied weights once)."""
+    seen, count, size = set(), 0, 0
+    for tensor in model.state_dict().values():
+        key = (tensor.data_ptr(), tensor.shape)
+        if key in seen:
+            continue
+        seen.add(key)
+        size += tensor.numel() * tensor.element_size()
+    for parameter in model.parameters():  # parameters() already yields a tied weight once
+        count += parameter.numel()
+    return count, size
+
+
+def examples_per_second(model, dataset, collator, batch_size: int, accelerator, repeats: int = 2) -> float:
+    """Inference speed on this process's share of `dataset`: the best of `repeats` passes, after a warm-up batch."""
+    import torch
+
+    lengths = list(dataset["length"])
+    inputs = data_lib.model_inputs(dataset)
+    batches = data_lib.eval_batches(lengths, batch_size, accelerator.process_index, accelerator.num_processes)
+    if not batches:
+        return 0.0
+    def forward(indices):
+        batch = collator(inputs, indices).to(accelerator.device)
+        # an encoder-decoder's forward needs its decoder inputs: the labels give them (teacher forcing)
+        keep = ("labels",) if model.config.is_encoder_decoder else ()
+        model(**{k: v for k, v in batch.items() if k != "labels" or k in keep})
+
+    def synchronize():
+        if accelerator.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    was_training = model.training
+    model.eval()
+    best = float("inf")
+    with torch.no_grad(), accelerator.autocast():
+        forward(batches[0])  # warm-up
+        for _ in range(repeats):
+            synchronize()
+            start = time.perf_counter()
+            for indices in batches:
+                forward(indices)
+            synchronize()
+            best = min(best, time.perf_counter() - start)
+    model.train(was_training)
+    return sum(len(b) for b in batches) / best
+
+
+def compare(task: str, teacher, student, tokenizer, validation, collator, batch_size: int, accelerator,
+            max_new_tokens: int) -> dict:
+    """Teacher and student side by side on the validation rows: the task's metrics (shared evaluation code),
+    parameters, size of the weights, inference speed; and the student's share of the teacher's main metric."""
+    rows = {}
+    for role, model in (("teacher", teacher), ("student", student)):
+        scores = evaluation.evaluate_model(task, model, tokenizer, validation, collator, batch_size, accelerator,
+                                           max_new_tokens)
+        count, size = parameter_count_and_bytes(model)
+        rows[role] = {**scores, "parameters": count, "size_mb": round(size / 2**20, 3),
+                      "examples_per_second": examples_per_second(model, validation, collator, batch_size,
+                                                                 accelerator)}
+    teacher.eval()  # evaluate_model leaves a model in training mode
+    report = {"teacher": rows["teacher"], "student": rows["student"],
+              "speedup": rows["student"]["examples_per_second"] / max(rows["teacher"]["examples_per_second"], 1e-9),
+              "size_ratio": rows["student"]["size_mb"] / max(rows["teacher"]["size_mb"], 1e-9)}
+    if task in MAIN_METRIC:
+        name, higher_better = MAIN_METRIC[task]
+        t, s = rows["teacher"][name], rows["student"][name]
+        report["metric"] = name
+        report["kept"] = (s / t if higher_better else t / s) if t and s else None
+    return report
