@@ -126,6 +126,14 @@ class DistillSection:
 
 
 @dataclass
+class PruneSection:
+    layers: int = field(default=0, metadata=_range(0))  # drop this many layers, the least important
+    mlp_keep: float = field(default=0.5, metadata=_range(0.0, 1.0, low_open=True))  # share of MLP units kept
+    calibration_batches: int = field(default=8, metadata=_range(1))  # training batches that rank layers and units
+    recover: bool = True  # then distil from the unpruned model (false: save the pruned model as it is)
+
+
+@dataclass
 class DistillRecipe:
     task: Optional[Task] = None
     output_dir: Optional[str] = None
@@ -133,6 +141,7 @@ class DistillRecipe:
     teacher: TeacherSection = field(default_factory=TeacherSection)
     student: StudentSection = field(default_factory=StudentSection)
     distill: DistillSection = field(default_factory=DistillSection)
+    prune: Optional[PruneSection] = None  # the student is the teacher, pruned (then distilled from it to recover)
     data: DataSection = field(default_factory=DataSection)
     train: TrainSection = field(default_factory=TrainSection)
 
@@ -469,6 +478,11 @@ def _distill_checks(recipe: DistillRecipe, raw: dict, errors: list[str]) -> None
             errors.append("student.layers: give at least one teacher layer to keep")
         elif any(i < 0 for i in student.layers) or len(set(student.layers)) != len(student.layers):
             errors.append(f"student.layers: expected distinct layer numbers from 0, got {student.layers}")
+    if recipe.prune is not None:
+        if student.name or student.layers is not None:
+            errors.append("prune: makes the student from the teacher; drop student.name and student.layers")
+        if recipe.prune.layers == 0 and recipe.prune.mlp_keep == 1.0:
+            errors.append("prune: nothing to prune; set prune.layers (layers to drop) or prune.mlp_keep below 1")
     _check_positions(recipe, errors, None, student.name or recipe.teacher.name)
     _data_and_train_checks(recipe, errors)
 

@@ -229,20 +229,26 @@ def prepare(recipe: DistillRecipe, accelerator, run_dir, checkpoint: Path | None
     if task == CLASSIFICATION:
         labels = data_lib.label_names(train_rows, validation_rows, recipe.data.label_column, recipe.data.train)
         labels, _ = finetuning.saved_label_order(teacher.config, labels, recipe.teacher.name, new_head=False)
-    student = _load_student(recipe, teacher, tokenizer, checkpoint)
-    kept = None
-    if recipe.student.name is None:
-        n = teacher.config.num_hidden_layers
-        kept = list(range(0, n, 2)) if recipe.student.layers is None else recipe.student.layers
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    for model in (teacher, student):
-        if model.config.pad_token_id is None:
-            model.config.pad_token_id = tokenizer.pad_token_id
+    if teacher.config.pad_token_id is None:
+        teacher.config.pad_token_id = tokenizer.pad_token_id
     tokenizer.padding_side = "right"
     with accelerator.main_process_first():
         tokenized = finetuning.tokenize(recipe, tokenizer, train_rows, validation_rows, labels)
+    collator = data_lib.Collator(task, tokenizer, model=teacher)
     teacher.to(accelerator.device).eval().requires_grad_(False)
+    kept = None
+    if recipe.prune is not None and checkpoint is None:
+        student, kept = _pruned(recipe, teacher, tokenized.train, collator, accelerator.device, progress if main
+                                else None)
+    else:
+        student = _load_student(recipe, teacher, tokenizer, checkpoint)
+        if recipe.student.name is None and recipe.prune is None:
+            n = teacher.config.num_hidden_layers
+            kept = list(range(0, n, 2)) if recipe.student.layers is None else recipe.student.layers
+    if student.config.pad_token_id is None:
+        student.config.pad_token_id = tokenizer.pad_token_id
     student.train()
     settings = recipe.distill
     hidden = settings.hidden_loss
@@ -267,7 +273,6 @@ def prepare(recipe: DistillRecipe, accelerator, run_dir, checkpoint: Path | None
                                                                        mask, n_targets)
         return total
 
-    collator = data_lib.Collator(task, tokenizer, model=student)
     validation = tokenized.validation
 
     def report(accelerator, trained) -> dict:
@@ -275,9 +280,30 @@ def prepare(recipe: DistillRecipe, accelerator, run_dir, checkpoint: Path | None
                        recipe.train.eval_batch_size or recipe.train.batch_size, accelerator,
                        recipe.data.max_target_length)
 
+    recover = recipe.prune is None or recipe.prune.recover
     return training.Job(task=task, model=student, tokenizer=tokenizer, train_set=tokenized.train,
                         validation_set=validation, collator=collator, loss=loss,
-                        report=report if validation is not None else None)
+                        report=report if validation is not None else None, max_steps=None if recover else 0)
+
+
+def _pruned(recipe: DistillRecipe, teacher, train_set, collator, device, progress: Progress | None):
+    """The teacher pruned as the prune section says, ranked on the first training batches."""
+    from llmtool import pruning
+
+    settings = recipe.prune
+    size = recipe.train.batch_size
+    inputs = data_lib.model_inputs(train_set)
+    rows = list(range(min(len(train_set), size * settings.calibration_batches)))
+    batches = [dict(collator(inputs, rows[i:i + size])) for i in range(0, len(rows), size)]
+    if not teacher.config.is_encoder_decoder:
+        batches = [{k: v for k, v in b.items() if k != "labels"} for b in batches]  # no loss needed to rank
+    student, kept, width = pruning.prune(teacher, batches, device, settings.layers, settings.mlp_keep)
+    student.to("cpu")
+    if progress is not None:
+        dropped = sorted(set(range(teacher.config.num_hidden_layers)) - set(kept))
+        progress.message(f"pruned: layers {dropped or 'none'} dropped (kept {kept}), MLP width {width} "
+                         f"(measured on {len(batches)} batches of {size})")
+    return student, kept if settings.layers else None
 
 
 def _hidden_states(task: str, out, taught, batch):

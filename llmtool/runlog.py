@@ -73,6 +73,8 @@ class RunLog:
 
         with self.path.open(newline="") as handle:
             rows = list(csv.DictReader(handle))
+        if not rows:  # a run of no steps (a model saved as it is) has no curve
+            return
         figure, axes = plt.subplots(figsize=(7, 4))
         for column, label in (("train_loss", "training loss"), ("eval_loss", "validation loss")):
             points = [(int(r["step"]), float(r[column])) for r in rows if r.get(column)]

@@ -44,6 +44,7 @@ class Job:
     save_extra: Callable[[Any, Path], None] | None = None
     # (accelerator, trained model) -> what the verb reports at the end (every process calls it: it may evaluate)
     report: Callable[[Any, Any], dict] | None = None
+    max_steps: int | None = None  # overrides the recipe's steps (0: save the model as it is, untrained)
 
 
 @dataclass
@@ -235,7 +236,7 @@ def fit(job: Job, recipe, accelerator, run_dir: RunDirectory, checkpoint: Path |
     if len(plan) == 0:
         raise LlmtoolError(f"the training data has {len(train_set)} rows, fewer than one step's batch of {step_size} "
                            "(batch_size x processes x gradient_accumulation); lower train.batch_size")
-    total_steps = train_cfg.max_steps or train_cfg.epochs * len(plan)
+    total_steps = job.max_steps if job.max_steps is not None else train_cfg.max_steps or train_cfg.epochs * len(plan)
     warmup = train_cfg.warmup_steps or int(train_cfg.warmup_ratio * total_steps)
 
     model = job.model

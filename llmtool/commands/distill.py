@@ -16,6 +16,7 @@ def distill(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output directory.")] = False,
     output_dir: Annotated[Optional[str], typer.Option("--output-dir", "-o", help="Where to write the student (default: the recipe's output_dir, else runs/RECIPE-NAME).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result and the teacher-vs-student report as JSON.")] = False,
+    prune: Annotated[bool, typer.Option("--prune", help="Make the student by pruning the teacher (the recipe's prune block, else its defaults: MLPs at half width), then distil to recover.")] = False,
 ) -> None:
     """Distil a teacher into a smaller student: the student learns the teacher's softened outputs and the labels.
 
@@ -28,11 +29,17 @@ def distill(
       llmtool distill recipes/distill-gpt2.yaml student.layers=[0,3] distill.temperature=4
 
       llmtool distill recipes/distill-sentiment.yaml --dry-run
+
+      llmtool distill recipes/prune-gpt2.yaml prune.layers=1 prune.mlp_keep=0.5
     """
-    from llmtool import distillation
+    from llmtool import config, distillation
     from llmtool.commands._recipe_run import print_summary, run_recipe, summary
 
-    result = run_recipe("distill", recipe, overrides or [], output_dir, dry_run,
+    overrides = list(overrides or [])
+    if prune and "prune" not in config.read_yaml(recipe):
+        overrides += ["prune=true", "student.layers=null", "student.name=null"]
+
+    result = run_recipe("distill", recipe, overrides, output_dir, dry_run,
                         lambda resolved, progress: distillation.distill(resolved, overwrite=overwrite, resume=resume,
                                                                         progress=progress))
     if result is None:
