@@ -178,10 +178,14 @@ def staged(accelerator, tmp: Path, what: str, fallback: Callable[[], str]):
         raise
 
 
-def save(accelerator, model, tokenizer, optimizer, scheduler, state: dict, work: Path, keep: int) -> Path:
+AUX = "aux.safetensors"
+
+
+def save(accelerator, model, tokenizer, optimizer, scheduler, state: dict, work: Path, keep: int,
+         aux=None) -> Path:
     """Write checkpoint step-N of the run in `work`: model, tokenizer, optimizer, scheduler, each process's random
-    state, the loop's state; sealed with a manifest and renamed into place. A failed write leaves no partial
-    checkpoint behind and the earlier ones as they were."""
+    state, the loop's state, and the modules that train beside the model (`aux`); sealed with a manifest and
+    renamed into place. A failed write leaves no partial checkpoint behind and the earlier ones as they were."""
     import torch
 
     name = f"step-{state['step']:07d}"
@@ -194,6 +198,11 @@ def save(accelerator, model, tokenizer, optimizer, scheduler, state: dict, work:
             torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
             torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
             (tmp / STATE).write_text(json.dumps(state, indent=2))
+            if aux is not None:
+                from safetensors.torch import save_file
+
+                weights = accelerator.unwrap_model(aux).state_dict()
+                save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, tmp / AUX)
         accelerator.wait_for_everyone()  # every process's files are in before the manifest seals them
         if accelerator.is_main_process:
             publish(tmp, final, keep)
@@ -206,10 +215,15 @@ def last_good_note(work: Path) -> str:
     return f"the last good checkpoint is '{last}'" if last else "no earlier checkpoint was written"
 
 
-def load_state(checkpoint: Path, optimizer, scheduler, process_index: int) -> dict:
-    """Restore optimizer, scheduler and this process's random state (safe loads only); the loop's state back."""
+def load_state(checkpoint: Path, optimizer, scheduler, process_index: int, aux=None) -> dict:
+    """Restore optimizer, scheduler, the modules beside the model and this process's random state (safe loads
+    only); the loop's state back."""
     import torch
 
+    if aux is not None:
+        from safetensors.torch import load_file
+
+        aux.load_state_dict(load_file(checkpoint / AUX))
     optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", weights_only=True))
     scheduler.load_state_dict(torch.load(checkpoint / "scheduler.pt", weights_only=True))
     rng_file = checkpoint / f"rng-{process_index}.pt"

@@ -62,20 +62,41 @@ def kd_loss(task: str, student_logits, teacher_logits, labels, temperature: floa
 
 
 def hidden_state_loss(kind: str, student_states, teacher_states, layer_map: list[tuple[int, int]], mask,
-                      n_targets: int):
+                      n_targets: int, project=None):
     """Distance between each mapped pair of hidden states (cosine: 1 - cos; mse: mean over the width) over the
-    real tokens, averaged per token and scaled to the batch's target count (the engine divides by that count)."""
+    real tokens, averaged per token and scaled to the batch's target count (the engine divides by that count).
+    A student narrower or wider than its teacher has its states mapped to the teacher's width by `project` (a
+    module taking and returning the list of the pairs' student states) first."""
     import torch.nn.functional as F
 
     real = mask.bool()
+    mine = [student_states[s][real] for s, _ in layer_map]
+    if project is not None:
+        mine = project(mine)
     total = 0.0
-    for s, t in layer_map:
-        a, b = student_states[s][real].float(), teacher_states[t][real].float()
+    for a, (_, t) in zip(mine, layer_map):
+        a, b = a.float(), teacher_states[t][real].float()
         if kind == "cosine":
             total = total + (1 - F.cosine_similarity(a, b, dim=-1)).sum()
         else:
             total = total + ((a - b) ** 2).mean(dim=-1).sum()
     return total * n_targets / (real.sum() * len(layer_map))
+
+
+def projections(count: int, student_width: int, teacher_width: int):
+    """Learned linear maps from the student's width to the teacher's, one per matched pair of layers: one module,
+    so that the engine trains, synchronises and checkpoints them together."""
+    import torch
+
+    class Projections(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.maps = torch.nn.ModuleList(torch.nn.Linear(student_width, teacher_width) for _ in range(count))
+
+        def forward(self, states: list):
+            return [project(x) for project, x in zip(self.maps, states)]
+
+    return Projections()
 
 
 # ---------------------------------------------------------------- students made from teachers
@@ -252,11 +273,11 @@ def prepare(recipe: DistillRecipe, accelerator, run_dir, checkpoint: Path | None
     student.train()
     settings = recipe.distill
     hidden = settings.hidden_loss
-    if hidden and student.config.hidden_size != teacher.config.hidden_size:
-        raise UsageError(f"distill.hidden_loss compares hidden states, but the student's are "
-                         f"{student.config.hidden_size} wide and the teacher's {teacher.config.hidden_size}; drop "
-                         "distill.hidden_loss, or use a student of the teacher's width")
     layer_map = _layer_map(student, teacher, kept) if hidden else []
+    aux = None
+    if hidden and student.config.hidden_size != teacher.config.hidden_size:
+        # they train with the student and are checkpointed with it, but are not part of the saved student
+        aux = projections(len(layer_map), student.config.hidden_size, teacher.config.hidden_size)
 
     def loss(model, batch):
         inputs = {k: v for k, v in batch.items() if k != "labels"}
@@ -270,7 +291,7 @@ def prepare(recipe: DistillRecipe, accelerator, run_dir, checkpoint: Path | None
             states, teacher_states, mask = _hidden_states(task, out, taught, batch)
             n_targets = targets_of(task, out.logits, batch["labels"])[1].numel()
             total = total + settings.hidden_weight * hidden_state_loss(hidden, states, teacher_states, layer_map,
-                                                                       mask, n_targets)
+                                                                       mask, n_targets, job.aux)
         return total
 
     validation = tokenized.validation
@@ -281,9 +302,11 @@ def prepare(recipe: DistillRecipe, accelerator, run_dir, checkpoint: Path | None
                        recipe.data.max_target_length)
 
     recover = recipe.prune is None or recipe.prune.recover
-    return training.Job(task=task, model=student, tokenizer=tokenizer, train_set=tokenized.train,
-                        validation_set=validation, collator=collator, loss=loss,
-                        report=report if validation is not None else None, max_steps=None if recover else 0)
+    job = training.Job(task=task, model=student, tokenizer=tokenizer, train_set=tokenized.train,
+                       validation_set=validation, collator=collator, loss=loss,
+                       report=report if validation is not None else None, max_steps=None if recover else 0,
+                       aux=aux)
+    return job
 
 
 def _pruned(recipe: DistillRecipe, teacher, train_set, collator, device, progress: Progress | None):

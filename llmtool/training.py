@@ -45,6 +45,10 @@ class Job:
     # (accelerator, trained model) -> what the verb reports at the end (every process calls it: it may evaluate)
     report: Callable[[Any, Any], dict] | None = None
     max_steps: int | None = None  # overrides the recipe's steps (0: save the model as it is, untrained)
+    # modules that train beside the model (distill's hidden-state projections): in the optimizer, synchronised
+    # across processes and checkpointed, never part of the saved model. The loop replaces it with its prepared
+    # form, so a loss should read `job.aux` when it runs.
+    aux: Any = None
 
 
 @dataclass
@@ -142,15 +146,18 @@ def mixed_precision(requested: str) -> str:
     return requested
 
 
-def optimizer_for(model, train_cfg, device):
-    """AdamW over the parameters that train, without weight decay on biases and norms; the fused kernel on a GPU
-    (one launch for all parameters instead of several per tensor)."""
+def _trainable(modules) -> list:
+    return [p for module in modules if module is not None for p in module.parameters() if p.requires_grad]
+
+
+def optimizer_for(modules, train_cfg, device):
+    """AdamW over the parameters of `modules` that train, without weight decay on biases and norms; the fused
+    kernel on a GPU (one launch for all parameters instead of several per tensor)."""
     import torch
 
     decay, no_decay = [], []
-    for parameter in model.parameters():
-        if parameter.requires_grad:
-            (decay if parameter.ndim >= 2 else no_decay).append(parameter)
+    for parameter in _trainable(modules):
+        (decay if parameter.ndim >= 2 else no_decay).append(parameter)
     groups = [{"params": decay, "weight_decay": train_cfg.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
     fused = device.type == "cuda"
@@ -240,11 +247,14 @@ def fit(job: Job, recipe, accelerator, run_dir: RunDirectory, checkpoint: Path |
     warmup = train_cfg.warmup_steps or int(train_cfg.warmup_ratio * total_steps)
 
     model = job.model
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    optimizer = optimizer_for(model, train_cfg, accelerator.device)
+    trainable = sum(p.numel() for p in _trainable([model, job.aux]))
+    optimizer = optimizer_for([model, job.aux], train_cfg, accelerator.device)
     scheduler = get_scheduler(train_cfg.scheduler, optimizer, num_warmup_steps=warmup,
                               num_training_steps=total_steps)
-    model, optimizer = accelerator.prepare(model, optimizer)
+    if job.aux is not None:
+        model, job.aux, optimizer = accelerator.prepare(model, job.aux, optimizer)
+    else:
+        model, optimizer = accelerator.prepare(model, optimizer)
     if train_cfg.compile:
         # In place, so saving, generation and adapters see the same module; shapes vary unless every batch is
         # padded to one length (packing, pad_to_max_length), and a dynamic graph saves a compile per shape.
@@ -253,7 +263,8 @@ def fit(job: Job, recipe, accelerator, run_dir: RunDirectory, checkpoint: Path |
     job.model = model
     state = {"step": 0, "best_eval_loss": None, "evals_without_improvement": 0}
     if checkpoint is not None:
-        state = checkpoints.load_state(checkpoint, optimizer, scheduler, accelerator.process_index)
+        aux = accelerator.unwrap_model(job.aux) if job.aux is not None else None
+        state = checkpoints.load_state(checkpoint, optimizer, scheduler, accelerator.process_index, aux)
     start_step = state["step"]
     log = RunLog(work, task, start_step, enabled=main)
     if main:
@@ -296,7 +307,7 @@ def fit(job: Job, recipe, accelerator, run_dir: RunDirectory, checkpoint: Path |
                     accelerator.backward(loss_sum * world / items)
                     local_loss += loss_sum.detach()
                 if train_cfg.max_grad_norm:
-                    accelerator.clip_grad_norm_(model.parameters(), train_cfg.max_grad_norm)
+                    accelerator.clip_grad_norm_(_trainable([model, job.aux]), train_cfg.max_grad_norm)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
@@ -346,7 +357,7 @@ def fit(job: Job, recipe, accelerator, run_dir: RunDirectory, checkpoint: Path |
                 if saving:
                     state["step"] = step
                     checkpoints.save(accelerator, model, tokenizer, optimizer, scheduler, state, work,
-                                     train_cfg.keep_checkpoints)
+                                     train_cfg.keep_checkpoints, job.aux)
                 paused = time.perf_counter() - pause_start
                 window_start += paused
                 run_paused += paused

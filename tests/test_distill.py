@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from llmtool import config, distillation, finetuning, runlog
+from llmtool import config, distillation, finetuning, models, runlog
 from llmtool.errors import Interrupted, UsageError
 
 from conftest import ROOT, one_error_line
@@ -216,3 +216,47 @@ def test_distill_cli_prints_the_report(sentiment_teacher, run_cli, tmp_path):
     assert "accuracy kept" in result.stdout
     dry = run_cli("distill", ROOT / "recipes/distill-sentiment.yaml", "--dry-run", "distill.temperature=4")
     assert dry.exit_code == 0 and "temperature: 4.0" in dry.stdout
+
+
+@pytest.fixture
+def narrow_student(tiny_gpt2, tmp_path):
+    """A 1-layer GPT-2 half as wide as the tiny teacher, with the teacher's tokenizer."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    settings = AutoConfig.from_pretrained(tiny_gpt2)
+    settings.n_embd, settings.n_layer = 16, 1
+    torch.manual_seed(0)
+    out = tmp_path / "narrow"
+    AutoModelForCausalLM.from_config(settings).save_pretrained(out)
+    AutoTokenizer.from_pretrained(tiny_gpt2).save_pretrained(out)
+    return out
+
+
+def test_a_student_of_another_width_learns_hidden_states_through_a_projection(tiny_gpt2, narrow_student,
+                                                                              tmp_path):
+    from safetensors.torch import load_file
+
+    common = [f"teacher.name={tiny_gpt2}", "student.layers=null", f"student.name={narrow_student}",
+              "distill.hidden_loss=mse", "distill.hidden_weight=10", "train.max_steps=10", "train.save_every=4",
+              "train.log_every=1", "data.max_train_samples=200", "data.max_eval_samples=32", "train.lr=1e-2"]
+
+    class StopAt(runlog.Progress):
+        def step(self, step, loss, lr, tokens_per_second):
+            if step == 6:
+                raise KeyboardInterrupt
+
+    whole = distillation.distill(distill_recipe("distill-gpt2.yaml", tmp_path / "whole", *common))
+    student_weights = sum(p.numel() for p in models.load_model(str(narrow_student)).model.parameters())
+    assert whole.trainable_parameters == student_weights + 16 * 32 + 32  # and the projection's weights and bias
+    checkpoint = tmp_path / "whole" / "checkpoints" / "step-0000008"
+    projection = load_file(checkpoint / "aux.safetensors")
+    assert projection["maps.0.weight"].shape == (32, 16)  # student width 16 -> teacher width 32
+    saved = load_file(tmp_path / "whole" / "model.safetensors")
+    assert not any("maps" in key for key in saved)  # the projection is not part of the student
+    broken = distill_recipe("distill-gpt2.yaml", tmp_path / "broken", *common)
+    with pytest.raises(Interrupted):
+        distillation.distill(broken, progress=StopAt())
+    distillation.distill(broken, resume=True)
+    assert losses(tmp_path / "broken") == losses(tmp_path / "whole")
+    first, last = losses(tmp_path / "whole")[:3], losses(tmp_path / "whole")[-3:]
+    assert sum(last) < sum(first)

@@ -127,12 +127,22 @@ def test_compiled_training_matches_eager(tmp_path):
     assert losses(tmp_path / "compiled") == pytest.approx(losses(tmp_path / "eager"), rel=1e-5)
 
 
-def test_distill_two_processes_match_one(tmp_path):
+@pytest.mark.parametrize("student", ["made from the teacher", "narrower, through a projection"])
+def test_distill_two_processes_match_one(tmp_path, student):
     teacher = llmtool("finetune", "recipes/pretrain-gpt2.yaml", NO_DROPOUT_GPT2, "model.vocab_size=300",
                       "data.block_size=32", "train.max_steps=20", "train.save_every=null", "data.validation_split=0",
                       "-o", tmp_path / "teacher")
     assert teacher.returncode == 0, teacher.stderr
-    common = ["recipes/distill-gpt2.yaml", f"teacher.name={tmp_path / 'teacher'}", "student.layers=[1]",
+    chosen = ["student.layers=[1]"]
+    if student.startswith("narrower"):
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+        settings = AutoConfig.from_pretrained(tmp_path / "teacher")
+        settings.n_embd, settings.n_layer = 16, 1
+        AutoModelForCausalLM.from_config(settings).save_pretrained(tmp_path / "narrow")
+        AutoTokenizer.from_pretrained(tmp_path / "teacher").save_pretrained(tmp_path / "narrow")
+        chosen = ["student.layers=null", f"student.name={tmp_path / 'narrow'}"]
+    common = ["recipes/distill-gpt2.yaml", f"teacher.name={tmp_path / 'teacher'}", *chosen,
               "data.block_size=32", "train.max_steps=8", "train.log_every=1", "train.save_every=null",
               "data.validation_split=0.02", "distill.hidden_loss=cosine"]
     one, two = one_and_two_processes(common, tmp_path, 29521, verb="distill")
