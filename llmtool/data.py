@@ -407,6 +407,11 @@ def eval_batches(lengths: list[int], batch_size: int, rank: int, world: int) -> 
     return [mine[i:i + batch_size] for i in range(0, len(mine), batch_size)]
 
 
+def column(dataset, name: str) -> list:
+    """A column as a plain list, read in one pass (iterating a datasets Column reads it row by row: 10x slower)."""
+    return dataset[name][:]
+
+
 def model_inputs(dataset):
     """The columns the model reads (bookkeeping columns dropped), for the collator."""
     return dataset.select_columns([c for c in dataset.column_names if c not in ("n_targets", "length")])

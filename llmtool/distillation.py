@@ -357,7 +357,7 @@ def examples_per_second(model, dataset, collator, batch_size: int, accelerator, 
     """Inference speed on this process's share of `dataset`: the best of `repeats` passes, after a warm-up batch."""
     import torch
 
-    lengths = list(dataset["length"])
+    lengths = data_lib.column(dataset, "length")
     inputs = data_lib.model_inputs(dataset)
     batches = data_lib.eval_batches(lengths, batch_size, accelerator.process_index, accelerator.num_processes)
     if not batches:

@@ -96,7 +96,7 @@ def evaluate_model(task: str, model, tokenizer, dataset, collator, batch_size: i
     from accelerate.utils import gather_object
 
     model.eval()
-    lengths, n_targets = list(dataset["length"]), list(dataset["n_targets"])
+    lengths, n_targets = data_lib.column(dataset, "length"), data_lib.column(dataset, "n_targets")
     inputs = data_lib.model_inputs(dataset)
     loss_sum = torch.zeros((), dtype=torch.float64, device=accelerator.device)
     targets = torch.zeros((), dtype=torch.float64, device=accelerator.device)
