@@ -158,7 +158,7 @@ def _tokenizer_texts(recipe: Recipe, train_rows) -> list[str]:
         return lines
     columns = ([recipe.data.source_column, recipe.data.target_column] if recipe.task == SEQ2SEQ_LM
                else [recipe.data.text_column])
-    return [str(text) for column in columns for text in train_rows[column]]
+    return [str(text) for column in columns for text in data_lib.column(train_rows, column)]
 
 
 def recipe_inputs(recipe: Recipe) -> dict[str, str | None]:
