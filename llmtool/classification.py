@@ -76,12 +76,9 @@ def max_input_length(lm: LoadedModel) -> int:
 
 def prepare(lm: LoadedModel) -> None:
     """Decoder classifiers (GPT-2) read the last non-padding token: they need a pad token, set on both sides."""
-    tokenizer, config = lm.tokenizer, lm.model.config
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if config.pad_token_id is None:
-        config.pad_token_id = tokenizer.pad_token_id
-    tokenizer.padding_side = "right"
+    from llmtool.data import pad_on_the_right
+
+    pad_on_the_right(lm.tokenizer, lm.model)
 
 
 def classify(lm: LoadedModel, texts: list[str], pairs: list[str] | None = None, batch_size: int = 32,

@@ -92,16 +92,24 @@ class TrainSection:
 
 
 @dataclass
-class Recipe:
+class RunSettings:
+    """What every recipe verb's recipe starts with."""
+
     task: Optional[Task] = None
     output_dir: Optional[str] = None
     resume: bool = False
-    model: ModelSection = field(default_factory=ModelSection)
-    data: DataSection = field(default_factory=DataSection)
-    train: TrainSection = field(default_factory=TrainSection)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+@dataclass
+class Recipe(RunSettings):
+    """finetune's recipe."""
+
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    train: TrainSection = field(default_factory=TrainSection)
 
 
 @dataclass
@@ -134,19 +142,15 @@ class PruneSection:
 
 
 @dataclass
-class DistillRecipe:
-    task: Optional[Task] = None
-    output_dir: Optional[str] = None
-    resume: bool = False
+class DistillRecipe(RunSettings):
+    """distill's recipe."""
+
     teacher: TeacherSection = field(default_factory=TeacherSection)
     student: StudentSection = field(default_factory=StudentSection)
     distill: DistillSection = field(default_factory=DistillSection)
     prune: Optional[PruneSection] = None  # the student is the teacher, pruned (then distilled from it to recover)
     data: DataSection = field(default_factory=DataSection)
     train: TrainSection = field(default_factory=TrainSection)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 # ---------------------------------------------------------------- loading and overrides

@@ -408,6 +408,17 @@ def eval_batches(lengths: list[int], batch_size: int, rank: int, world: int) -> 
     return [mine[i:i + batch_size] for i in range(0, len(mine), batch_size)]
 
 
+def pad_on_the_right(tokenizer, *models) -> None:
+    """Padding for training and classification: on the right, with the end-of-text token where a tokenizer has no
+    pad token (GPT-2), and each model told which id that is (a decoder classifier finds its last real token so)."""
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    for model in models:
+        if model.config.pad_token_id is None:
+            model.config.pad_token_id = tokenizer.pad_token_id
+    tokenizer.padding_side = "right"
+
+
 def column(dataset, name: str) -> list:
     """A column as a plain list, read in one pass (iterating a datasets Column reads it row by row: 10x slower)."""
     return dataset[name][:]

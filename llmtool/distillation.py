@@ -117,6 +117,11 @@ def layer_lists(model) -> list[str]:
     return [name for d, name in found if d == depth]
 
 
+def kept_layers(n: int, layers: list[int] | None) -> list[int]:
+    """The teacher layers a student keeps: those asked for, else every other one (as DistilBERT did)."""
+    return list(range(0, n, 2)) if layers is None else list(layers)
+
+
 def student_from_teacher(teacher, layers: list[int] | None):
     """A copy of the teacher with only `layers` (default: every other one), each initialised from that teacher
     layer; everything else (embeddings, head, final norm) copied as it is."""
@@ -124,7 +129,7 @@ def student_from_teacher(teacher, layers: list[int] | None):
     if getattr(teacher.config, "num_decoder_layers", n) != n:
         raise UsageError("the teacher's encoder and decoder have different depths; give an existing student with "
                          "student.name")
-    keep = list(range(0, n, 2)) if layers is None else list(layers)
+    keep = kept_layers(n, layers)
     wrong = [i for i in keep if i >= n]
     if wrong:
         raise UsageError(f"student.layers: the teacher has {n} layers (0 to {n - 1}); {wrong} are not among them")
@@ -168,10 +173,6 @@ def vocabulary_difference(teacher_tokenizer, student_tokenizer) -> str | None:
     return ", ".join(parts)
 
 
-def _labels(config) -> list[str]:
-    return [str(config.id2label[i]) for i in range(len(config.id2label))]
-
-
 # ---------------------------------------------------------------- the job
 
 
@@ -199,14 +200,17 @@ def _load_teacher(recipe: DistillRecipe):
 
 
 def _load_student(recipe: DistillRecipe, teacher, tokenizer, checkpoint: Path | None):
-    """The student: from a checkpoint when resuming, an existing model, or made from the teacher."""
+    """The student: from a checkpoint when resuming, an existing model, or made from the teacher. Returns (student,
+    the teacher layers it was made from, or None for a given student)."""
     from llmtool import models
 
     task = recipe.task
+    made = recipe.student.name is None
     if checkpoint is not None:
-        return models.auto_model_class(task).from_pretrained(checkpoint, use_safetensors=True)
-    if recipe.student.name is None:
-        return student_from_teacher(teacher, recipe.student.layers)[0]
+        kept = kept_layers(teacher.config.num_hidden_layers, recipe.student.layers) if made else None
+        return models.auto_model_class(task).from_pretrained(checkpoint, use_safetensors=True), kept
+    if made:
+        return student_from_teacher(teacher, recipe.student.layers)
     difference = vocabulary_difference(tokenizer, models.load_tokenizer(recipe.student.name, names=STUDENT_NAMES))
     if difference:
         raise UsageError(f"student '{recipe.student.name}' and teacher '{recipe.teacher.name}' do not share a "
@@ -214,19 +218,19 @@ def _load_student(recipe: DistillRecipe, teacher, tokenizer, checkpoint: Path | 
                          "from the teacher with student.layers")
     heads = {}
     if task == CLASSIFICATION:
-        labels = _labels(teacher.config)
-        heads = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
-                 "label2id": {name: i for i, name in enumerate(labels)}}
+        labels = models.label_names(teacher.config)
+        heads = models.label_settings(labels)
         saved = models.model_config(recipe.student.name, names=STUDENT_NAMES)
-        if models.head_status(saved, task) == models.HEAD_SAVED and _labels(saved) != labels:
-            raise UsageError(f"student '{recipe.student.name}' classifies into {_labels(saved)}, the teacher into "
+        if models.head_status(saved, task) == models.HEAD_SAVED and models.label_names(saved) != labels:
+            raise UsageError(f"student '{recipe.student.name}' classifies into {models.label_names(saved)}, the "
+                             "teacher into "
                              f"{labels}: a student must have the teacher's labels, in the same order")
     loaded = models.load_model(recipe.student.name, task=task, device="cpu", dtype="fp32", allow_new_head=True,
                                names=STUDENT_NAMES, **heads)
     if loaded.model.config.vocab_size != teacher.config.vocab_size:
         raise UsageError(f"student '{recipe.student.name}' scores {loaded.model.config.vocab_size} tokens, the "
                          f"teacher {teacher.config.vocab_size}: their outputs cannot be compared")
-    return loaded.model
+    return loaded.model, None
 
 
 def _layer_map(student, teacher, kept: list[int] | None) -> list[tuple[int, int]]:
@@ -250,11 +254,7 @@ def prepare(recipe: DistillRecipe, accelerator, run_dir, checkpoint: Path | None
     if task == CLASSIFICATION:
         labels = data_lib.label_names(train_rows, validation_rows, recipe.data.label_column, recipe.data.train)
         labels, _ = finetuning.saved_label_order(teacher.config, labels, recipe.teacher.name, new_head=False)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if teacher.config.pad_token_id is None:
-        teacher.config.pad_token_id = tokenizer.pad_token_id
-    tokenizer.padding_side = "right"
+    data_lib.pad_on_the_right(tokenizer, teacher)
     with accelerator.main_process_first():
         tokenized = finetuning.tokenize(recipe, tokenizer, train_rows, validation_rows, labels)
     collator = data_lib.Collator(task, tokenizer, model=teacher)
@@ -263,13 +263,11 @@ def prepare(recipe: DistillRecipe, accelerator, run_dir, checkpoint: Path | None
     if recipe.prune is not None and checkpoint is None:
         student, kept = _pruned(recipe, teacher, tokenized.train, collator, accelerator.device, progress if main
                                 else None)
+    elif recipe.prune is not None:  # resuming a pruned student: the checkpoint holds it
+        student, _ = _load_student(recipe, teacher, tokenizer, checkpoint)
     else:
-        student = _load_student(recipe, teacher, tokenizer, checkpoint)
-        if recipe.student.name is None and recipe.prune is None:
-            n = teacher.config.num_hidden_layers
-            kept = list(range(0, n, 2)) if recipe.student.layers is None else recipe.student.layers
-    if student.config.pad_token_id is None:
-        student.config.pad_token_id = tokenizer.pad_token_id
+        student, kept = _load_student(recipe, teacher, tokenizer, checkpoint)
+    data_lib.pad_on_the_right(tokenizer, student)
     student.train()
     settings = recipe.distill
     hidden = settings.hidden_loss

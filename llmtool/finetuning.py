@@ -30,7 +30,9 @@ RECIPE_TOKENIZER_NAMES = Names(model="model.tokenizer")
 def saved_label_order(config, labels: list[str], model_name: str, new_head: bool) -> tuple[list[str], bool]:
     """Labels in the order of a trained classifier's head when it already knows them (its head is kept), else
     (with new_head) as given, for a new head. Returns (labels, whether the head is replaced)."""
-    saved = [str(config.id2label[i]) for i in range(len(config.id2label))]
+    from llmtool.models import label_names
+
+    saved = label_names(config)
     if sorted(saved) == sorted(labels):
         return saved, False
     if saved == [f"LABEL_{i}" for i in range(len(saved))] and sorted(labels) == sorted(map(str, range(len(saved)))):
@@ -61,15 +63,14 @@ def _build_tokenizer_and_model(recipe: Recipe, accelerator, out: Path, train_row
             new_head = replaced
             if replaced and accelerator.is_main_process:
                 progress.message(f"model.new_head: a new classification head for labels {labels} replaces the "
-                                 f"model's head for {[saved.id2label[i] for i in range(len(saved.id2label))]}")
+                                 f"model's head for {models.label_names(saved)}")
     if labels is not None:
-        overrides = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
-                     "label2id": {name: i for i, name in enumerate(labels)}}
+        overrides = models.label_settings(labels)
     if whole_checkpoint is not None:
         tokenizer = models.load_tokenizer(str(checkpoint))
         model = models.auto_model_class(task).from_pretrained(checkpoint, use_safetensors=True)
         if labels is not None:  # the run's own label order, as it was first set up
-            labels = [str(model.config.id2label[i]) for i in range(len(model.config.id2label))]
+            labels = models.label_names(model.config)
     elif recipe.model.name:
         lm = models.load_model(recipe.model.name, task=task, device="cpu", dtype="fp32",
                                trust_remote_code=recipe.model.trust_remote_code, allow_new_head=new_head,
@@ -84,11 +85,7 @@ def _build_tokenizer_and_model(recipe: Recipe, accelerator, out: Path, train_row
                                               RECIPE_TOKENIZER_NAMES)
     else:
         tokenizer, model = _from_scratch(recipe, accelerator, out, train_rows, overrides)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if model.config.pad_token_id is None:
-        model.config.pad_token_id = tokenizer.pad_token_id
-    tokenizer.padding_side = "right"
+    data_lib.pad_on_the_right(tokenizer, model)
     if lora_settings is not None:
         from llmtool import lora
 

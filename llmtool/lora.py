@@ -145,12 +145,19 @@ def base_model_of(directory: Path, settings: dict, base_model: str | None, base_
 
 def label_overrides(directory: Path) -> dict:
     """num_labels/id2label/label2id of a classifier adapter, for building its base model with the right head."""
-    from llmtool.models import check_json_file
+    from llmtool.models import check_json_file, label_settings
 
     if not (directory / LABELS).is_file():
         return {}
-    id2label = {int(i): name for i, name in check_json_file(directory / LABELS)["id2label"].items()}
-    return {"num_labels": len(id2label), "id2label": id2label, "label2id": {v: k for k, v in id2label.items()}}
+    id2label = check_json_file(directory / LABELS)["id2label"]
+    return label_settings([id2label[str(i)] for i in range(len(id2label))])
+
+
+def resolve(name: str, base_model: str | None, base_key: str) -> tuple[Path, dict, str, dict]:
+    """An adapter directory's (path, adapter config, base model, classifier head settings)."""
+    directory = Path(name).expanduser()
+    settings = read_adapter(directory)
+    return directory, settings, base_model_of(directory, settings, base_model, base_key), label_overrides(directory)
 
 
 def attach(model, directory: Path) -> Any:

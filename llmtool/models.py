@@ -161,17 +161,25 @@ def load_config(source: str, trust_remote_code: bool = False, names: Names = Nam
         raise
 
 
+def label_names(config) -> list[str]:
+    """A classifier config's label names, in the order of its outputs."""
+    return [str(config.id2label[i]) for i in range(len(config.id2label))]
+
+
+def label_settings(labels: list[str]) -> dict:
+    """The config values (num_labels, id2label, label2id) of a classifier head for `labels`, in that order."""
+    return {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
+            "label2id": {name: i for i, name in enumerate(labels)}}
+
+
 def model_config(name: str, trust_remote_code: bool = False, names: Names = Names(), base_model: str | None = None):
     """The config of the model that `name` loads: a local directory (checked for damage), a Hub id, or a LoRA
     adapter's base model, which for a classifier adapter has the adapter's labels and trained head."""
     from llmtool import lora
 
     if lora.is_adapter(name):
-        directory = Path(name).expanduser()
-        settings = lora.read_adapter(directory)
-        base = lora.base_model_of(directory, settings, base_model, names.base_model)
+        directory, settings, base, heads = lora.resolve(name, base_model, names.base_model)
         config = model_config(base, trust_remote_code, names)
-        heads = lora.label_overrides(directory)
         if heads:
             config.update(heads)
             config.architectures = [_task_mapping(CLASSIFICATION)[type(config)].__name__]
@@ -361,11 +369,9 @@ def load_model(
 
     hf_logging.disable_progress_bar()  # per-tensor "Loading weights" bars are noise on a CLI's stderr
     if lora.is_adapter(name):
-        directory = Path(name).expanduser()
-        settings = lora.read_adapter(directory)
-        base = lora.base_model_of(directory, settings, base_model, names.base_model)
+        # a classifier adapter brings its head (`heads`): the base has none
+        directory, settings, base, heads = lora.resolve(name, base_model, names.base_model)
         task = task or lora.adapter_task(settings)
-        heads = lora.label_overrides(directory)  # a classifier adapter brings its head: the base has none
         loaded = load_model(base, task=task, allowed_tasks=allowed_tasks, verb=verb, device=device, dtype=dtype,
                             trust_remote_code=trust_remote_code, allow_new_head=allow_new_head or bool(heads),
                             names=names, **{**heads, **config_overrides})

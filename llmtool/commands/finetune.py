@@ -7,13 +7,15 @@ from typing import Annotated, Optional
 
 import typer
 
+from llmtool.commands.options import DryRunOption, OverwriteOption, ResumeOption
+
 
 def finetune(
     recipe: Annotated[Path, typer.Argument(help="Recipe YAML file (see recipes/).", show_default=False)],
     overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted overrides: train.lr=3e-5 data.max_length=64", show_default=False)] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", "--validate", help="Check the recipe and print it resolved; train nothing.")] = False,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the latest complete checkpoint in the output directory.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output directory.")] = False,
+    dry_run: DryRunOption = False,
+    resume: ResumeOption = False,
+    overwrite: OverwriteOption = False,
     output_dir: Annotated[Optional[str], typer.Option("--output-dir", "-o", help="Where to write the model (default: the recipe's output_dir, else runs/RECIPE-NAME).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result (output dir, steps, losses, metrics) as JSON.")] = False,
 ) -> None:

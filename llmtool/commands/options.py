@@ -21,5 +21,10 @@ BaseModelOption = Annotated[
     Optional[str], typer.Option("--base-model", help="For a LoRA adapter directory in --model: the base model to attach it to (default: the one named in its adapter_config.json).", show_default=False)
 ]
 
+# The recipe verbs' (finetune, distill) run options.
+DryRunOption = Annotated[bool, typer.Option("--dry-run", "--validate", help="Check the recipe and print it resolved; train nothing.")]
+ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue from the latest complete checkpoint in the output directory.")]
+OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output directory.")]
+
 # How model errors name the settings for a command's user (models.py is light: no torch at import).
 MODEL_OPTION_NAMES = Names(model="--model", task="--task", new_head="--new-head", base_model="--base-model")
