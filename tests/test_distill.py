@@ -138,21 +138,17 @@ def test_distilled_student_keeps_the_teacher_and_beats_training_without_it(senti
     """On the shipped labels, which are exact, a student made from the teacher's layers learns as well from the
     labels alone (measured: 0.955 vs 0.935 accuracy after 20 steps on 200 rows; the teacher, at 0.935, knows no
     more than the labels). A teacher pays off where labels are noisy or scarce: here 40% of the training labels are
-    flipped; the distilled student keeps the teacher's accuracy (asserted), the labels-only one varied from run to
-    run (0.665 to 0.925), so the comparison is not asserted."""
+    flipped; the distilled student keeps the teacher's accuracy (asserted). The same student trained on those labels
+    alone (distill.alpha=0) varied from run to run on this CPU (0.665 to 0.925, the distilled one 0.92-0.93), so
+    "beats it" does not hold reliably at 20 steps and is not asserted."""
     noisy = noisy_copy(ROOT / "data/sentiment/train.csv", tmp_path / "noisy.csv", share=0.4)
     common = [f"teacher.name={sentiment_teacher}", f"data.train={noisy}", "student.layers=[0]", "train.max_steps=20",
               "train.lr=3e-3", "train.batch_size=16", "data.max_train_samples=400", "data.max_eval_samples=400",
               "distill.alpha=0.9", "train.log_every=5"]
     taught = distillation.distill(distill_recipe("distill-sentiment.yaml", tmp_path / "taught", *common))
-    alone = distillation.distill(distill_recipe("distill-sentiment.yaml", tmp_path / "alone", *common,
-                                                "distill.alpha=0"))  # the same student, labels only
     report = taught.report
     assert report["teacher"]["accuracy"] > 0.85
     assert report["kept"] >= 0.95 and report["student"]["accuracy"] == taught.eval["accuracy"]
-    # The labels-only student is reported, not asserted against: across runs on this CPU it landed anywhere from
-    # 0.665 to 0.925 (the distilled one at 0.92-0.93), so "beats" does not hold reliably at 20 steps.
-    assert 0.0 <= alone.eval["accuracy"] <= 1.0
     assert report["student"]["parameters"] < report["teacher"]["parameters"]
     assert report["size_ratio"] < 1 and report["speedup"] > 0
     saved = json.loads((tmp_path / "taught" / "results.json").read_text())["report"]
