@@ -111,7 +111,7 @@ def test_ctrl_c_outside_a_training_loop_is_one_line_and_exit_130(run_cli, tiny_g
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(generation, "generate", interrupted)
+    monkeypatch.setattr(generation, "generate_stream", interrupted)
     monkeypatch.delenv("LLMTOOL_DEBUG")
     result = run_cli("generate", "--model", tiny_gpt2, "hello")
     assert result.exit_code == 130

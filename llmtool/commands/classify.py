@@ -13,6 +13,8 @@ from typing import Annotated, Optional
 import typer
 
 from llmtool.commands._input import read_stdin
+from llmtool.commands._output import ResultsDisplay, drop_stdout
+from llmtool.commands._output import is_terminal as _is_terminal
 from llmtool.commands.options import MODEL_OPTION_NAMES, BaseModelOption, DeviceOption, DtypeOption, NewHeadOption, TrustRemoteCodeOption
 from llmtool.errors import Interrupted, LlmtoolError, UsageError
 
@@ -93,7 +95,7 @@ def classify(
     written = truncated = 0
     predictions: list[int] = []  # kept only to score against references
     try:
-        with _Display(progress=from_file, total=len(rows)) as display:
+        with ResultsDisplay("classifying", total=len(rows), progress=from_file) as display:
             for start in range(0, len(rows), CHUNK_ROWS):
                 chunk = rows[start:start + CHUNK_ROWS]
                 result = classification.classify(lm, chunk["text"], chunk.get("pair"), batch_size, max_length,
@@ -123,9 +125,8 @@ def classify(
     except KeyboardInterrupt:
         kept = f"; {output} holds the first {written} records" if output else ""
         raise Interrupted(f"interrupted after {written} of {len(rows)} texts{kept}") from None
-    except BrokenPipeError:  # stdout's reader left (`| head`): stop quietly, as other Unix tools do
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # so that flushing stdout at exit does not fail again
+    except BrokenPipeError:
+        drop_stdout()
         raise typer.Exit(1) from None
     finally:
         if sink is not None:
@@ -344,64 +345,3 @@ def _metrics_tables(report: dict, names: list[str]):
     for name, row in zip(names, report["confusion_matrix"]["matrix"]):
         confusion.add_row(name, *(str(n) for n in row))
     return Group(per_class, confusion)
-
-
-def _is_terminal(stream) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
-
-
-class _Display:
-    """Where results go while a file is classified: stdout, with a progress bar on stderr (none when stderr is not
-    a terminal). When stdout is that same terminal, results go through the bar's console, which prints them above
-    the bar; written past it, they would be overdrawn by its next refresh."""
-
-    def __init__(self, progress: bool, total: int):
-        from llmtool.commands._output import stderr_console
-
-        self.bar = None
-        if progress and _is_terminal(sys.stderr):
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.bar = Progress(TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                                console=stderr_console(), transient=True, redirect_stdout=False,
-                                redirect_stderr=False)
-            self.task = self.bar.add_task("classify", total=total)
-
-    def __enter__(self):
-        if self.bar is not None:
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-    def advance(self, rows: int) -> None:
-        if self.bar is not None:
-            self.bar.advance(self.task, rows)
-
-    def _shares_the_terminal(self) -> bool:
-        return self.bar is not None and _same_terminal(sys.stdout, sys.stderr)
-
-    def write(self, text: str) -> None:
-        if self._shares_the_terminal():
-            self.bar.console.out(text, end="", highlight=False)
-        else:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-
-    def print(self, table) -> None:
-        if self._shares_the_terminal():
-            self.bar.console.print(table)
-        else:
-            from rich.console import Console
-
-            Console(file=sys.stdout).print(table)
-
-
-def _same_terminal(a, b) -> bool:
-    try:
-        return os.path.samestat(os.fstat(a.fileno()), os.fstat(b.fileno()))
-    except (OSError, ValueError, AttributeError):
-        return False

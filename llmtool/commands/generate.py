@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from llmtool.commands._input import read_stdin
+from llmtool.commands._output import ResultsDisplay, drop_stdout
 from llmtool.commands.options import MODEL_OPTION_NAMES, BaseModelOption, DeviceOption, DtypeOption, NewHeadOption, TrustRemoteCodeOption
-from llmtool.errors import UsageError
+from llmtool.errors import Interrupted, LlmtoolError, UsageError
 
 
 def generate(
@@ -33,6 +35,11 @@ def generate(
     block_default: Annotated[bool, typer.Option("--block-default", help="Also block llmtool's shipped list of offensive words.")] = False,
     stream: Annotated[bool, typer.Option(help="Print tokens as they are produced (one prompt).")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON: prompts, generations, token counts, timing.")] = False,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the results to this JSONL file (one --json record a prompt), each batch as it finishes.", show_default=False)] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="With --output: keep the results already in the file and generate for the prompts after them.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="With --output: replace a file that already holds results.")] = False,
+    compile_decoder: Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="Decode with a static KV cache and a compiled forward. (default: on CUDA when the run has enough decoding steps to repay the compile time, else off)", show_default=False)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")] = False,
     device: DeviceOption = None,
     dtype: DtypeOption = "auto",
     trust_remote_code: TrustRemoteCodeOption = False,
@@ -41,7 +48,7 @@ def generate(
 ) -> None:
     """Generate text from prompts with a causal LM (GPT-2 style) or an encoder-decoder model (T5 style).
 
-    Prompts come from the arguments, from --file, or from stdin, one a line. Output is the prompt followed by its continuation (for encoder-decoder models, the answer alone); --json gives a machine-readable record.
+    Prompts come from the arguments, from --file, or from stdin, one a line. Output is the prompt followed by its continuation (for encoder-decoder models, the answer alone); --json gives a machine-readable record. With --output, results go to a JSONL file as they are made, a file of any size is read as it is used, and --resume continues a stopped run.
 
     Examples:
 
@@ -49,13 +56,14 @@ def generate(
 
       llmtool generate --model ./my-gpt2 --file prompts.txt --batch-size 16 --json
 
+      llmtool generate --model ./my-gpt2 --file prompts.jsonl --output results.jsonl --resume
+
       llmtool generate --model t5-small "translate English to German: The house is wonderful."
 
       echo "Once upon a time" | llmtool generate --max-new-tokens 100 --stream --seed 1
     """
     from llmtool import generation, models
     from llmtool.tasks import CAUSAL_LM, SEQ2SEQ_LM
-    from llmtool.commands._output import print_json
 
     settings = generation.GenerationSettings(
         max_new_tokens=max_new_tokens, max_length=max_length, num_return_sequences=num_return_sequences,
@@ -64,10 +72,20 @@ def generate(
         batch_size=batch_size, block_words=generation.read_block_words(block_words, block_default),
     )
     settings.validate()
-    if stream and json_output:
-        raise UsageError("--stream and --json do not mix; choose one")
-    texts = _collect_prompts(prompts, file)
-    settings.validate(len(texts), streaming=stream)  # before anything reaches stdout
+    _check_output_options(stream, json_output, output, resume, overwrite)
+    prompts_in = _prompt_source(prompts, file)
+    settings.validate(len(prompts_in), streaming=stream)  # before anything reaches stdout
+    results = None
+    if output is not None:
+        from llmtool.results_file import ResultsFile
+
+        results = ResultsFile(output, resume=resume, overwrite=overwrite, inputs=file,
+                              what_resumes="--resume", what_overwrites="--overwrite")
+        results.check_prompts(prompts_in)
+        if results.kept == len(prompts_in):
+            if not quiet:
+                _note(f"all {results.kept} prompts already have results in {output}; nothing to do")
+            return
 
     model = model or models.default_generation_model()
     lm = models.load_model(
@@ -75,6 +93,9 @@ def generate(
         verb="generate", device=device, dtype=dtype, trust_remote_code=trust_remote_code,
         allow_new_head=new_head, names=MODEL_OPTION_NAMES, base_model=base_model,
     )
+    skip = results.kept if results is not None else 0
+    todo = len(prompts_in) - skip
+    compiled = generation.use_compiled_decoder(lm, settings, todo, compile_decoder)
     streamer = None
     if stream:
         from transformers import TextStreamer
@@ -82,33 +103,150 @@ def generate(
         streamer = TextStreamer(lm.tokenizer, skip_prompt=True, skip_special_tokens=True)
 
     def echo_prompt() -> None:  # a streamed continuation follows its prompt, once every check has passed
-        sys.stdout.write(texts[0])
+        sys.stdout.write(next(iter(prompts_in)))
         sys.stdout.flush()
 
-    report = generation.generate(lm, texts, settings, streamer=streamer,
-                                 on_start=echo_prompt if stream and lm.task == CAUSAL_LM else None)
-    if stream:
-        return
+    if results is not None:
+        sink = _FileSink(results)
+    elif json_output:
+        sink = _JsonSink(model, lm.task, compiled)
+    elif stream:
+        sink = _Sink()  # the streamer prints every token
+    else:
+        sink = _TextSink(prefix_prompt=lm.task == CAUSAL_LM)
+    start = time.perf_counter()
+    try:
+        with ResultsDisplay("generating", total=todo, progress=not quiet and todo > settings.batch_size,
+                            rate=True) as display:
+            sink.display = display
+            for g in generation.generate_stream(
+                lm, prompts_in, settings, skip=skip, compiled=compiled, streamer=streamer,
+                on_start=echo_prompt if stream and lm.task == CAUSAL_LM else None, on_batch=display.advance,
+            ):
+                sink.add(g)
+    except (LlmtoolError, KeyboardInterrupt) as err:
+        raise _kept_so_far(err, results, sink.count, len(prompts_in)) from None
+    except BrokenPipeError:
+        drop_stdout()
+        raise typer.Exit(1) from None
+    finally:
+        if results is not None:
+            results.close()
+    seconds = time.perf_counter() - start
+    sink.finish(seconds)
+    if results is not None and not quiet:
+        rate = f", {sink.new_tokens / seconds:,.0f} tokens/s" if seconds else ""
+        _note(f"{sink.count} results written to {output} ({sink.new_tokens:,} new tokens{rate}"
+              f"{', compiled decoder' if compiled else ''})")
 
-    if json_output:
-        print_json({
-            "model": model,
-            "task": lm.task,
-            "results": [
-                {"prompt": g.prompt, "prompt_tokens": g.prompt_tokens,
-                 "generations": [{"text": t, "new_tokens": n} for t, n in zip(g.texts, g.new_tokens)]}
-                for g in report.generations
-            ],
-            "timing": {"seconds": round(report.seconds, 4), "new_tokens": report.new_tokens,
-                       "tokens_per_second": round(report.new_tokens / report.seconds, 2) if report.seconds else None},
-        })
-        return
-    prefix_prompt = lm.task == CAUSAL_LM
-    outputs = [(g.prompt if prefix_prompt else "") + text for g in report.generations for text in g.texts]
-    typer.echo("\n\n".join(outputs) if len(outputs) > 1 else outputs[0])
+
+def _check_output_options(stream: bool, json_output: bool, output: Path | None, resume: bool,
+                          overwrite: bool) -> None:
+    if stream and (json_output or output is not None):
+        raise UsageError(f"--stream and {'--json' if json_output else '--output'} do not mix; choose one")
+    if output is not None and json_output:
+        raise UsageError("--output writes the --json records to the file (one a line); drop --json")
+    if (resume or overwrite) and output is None:
+        raise UsageError(f"{'--resume' if resume else '--overwrite'} works on the file given with --output FILE")
+    if resume and overwrite:
+        raise UsageError("--resume continues the output file and --overwrite replaces it; choose one")
 
 
-def _collect_prompts(prompts: list[str] | None, file: Path | None) -> list[str]:
+def _kept_so_far(err: BaseException, results, written: int, total: int) -> LlmtoolError:
+    """The error to report when a run stops part way: with an output file, where its results are and how to go on."""
+    kept = (results.kept + written) if results is not None else 0
+    if isinstance(err, KeyboardInterrupt):
+        err = Interrupted(f"interrupted after {kept} of {total} prompts" if kept else "interrupted")
+    if not kept:
+        return err
+    return type(err)(f"{err}; the results of the {kept} prompts before are in {results.path}: rerun with --resume "
+                     "to continue")
+
+
+def _record(g) -> dict:
+    """One prompt's result: the --json schema's record, and one line of an --output file."""
+    return {"prompt": g.prompt, "prompt_tokens": g.prompt_tokens,
+            "generations": [{"text": t, "new_tokens": n} for t, n in zip(g.texts, g.new_tokens)]}
+
+
+class _Sink:
+    """Where results go as they come, in prompt order."""
+
+    def __init__(self):
+        self.count = 0
+        self.new_tokens = 0
+        self.display = None  # the ResultsDisplay that stdout output goes through
+
+    def add(self, g) -> None:
+        self.count += 1
+        self.new_tokens += sum(g.new_tokens)
+        self.take(g)
+
+    def take(self, g) -> None:
+        pass
+
+    def finish(self, seconds: float) -> None:
+        pass
+
+
+class _FileSink(_Sink):
+    def __init__(self, results):
+        super().__init__()
+        self.results = results
+
+    def take(self, g) -> None:
+        self.results.write(_record(g))
+
+
+class _TextSink(_Sink):
+    """Plain text on stdout, each result as soon as it is in order; a blank line between results."""
+
+    def __init__(self, prefix_prompt: bool):
+        super().__init__()
+        self.prefix_prompt = prefix_prompt
+        self.printed = 0
+
+    def take(self, g) -> None:
+        for text in g.texts:
+            self.display.write(("\n\n" if self.printed else "") + (g.prompt if self.prefix_prompt else "") + text)
+            self.printed += 1
+
+    def finish(self, seconds: float) -> None:
+        if self.printed:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+
+
+class _JsonSink(_Sink):
+    """One JSON document on stdout at the end: its timing covers the whole run."""
+
+    def __init__(self, model: str, task: str, compiled: bool):
+        super().__init__()
+        self.head = {"model": model, "task": task}
+        self.compiled = compiled
+        self.records = []
+
+    def take(self, g) -> None:
+        self.records.append(_record(g))
+
+    def finish(self, seconds: float) -> None:
+        from llmtool.commands._output import print_json
+
+        print_json({**self.head, "results": self.records, "timing": {
+            "seconds": round(seconds, 4), "new_tokens": self.new_tokens,
+            "tokens_per_second": round(self.new_tokens / seconds, 2) if seconds else None,
+            "compiled": self.compiled,
+        }})
+
+
+def _note(text: str) -> None:
+    from llmtool.commands._output import stderr_console
+
+    stderr_console().print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _prompt_source(prompts: list[str] | None, file: Path | None):
+    """The prompts: a list (arguments, stdin) or a `PromptFile`, read as it is used; either has a length."""
     from llmtool import generation
 
     if prompts and file:
@@ -116,7 +254,7 @@ def _collect_prompts(prompts: list[str] | None, file: Path | None) -> list[str]:
     if file is not None:
         if str(file) == "-":
             return generation.parse_prompts(read_stdin(), "stdin")
-        return generation.read_prompts(file)
+        return generation.PromptFile(file)
     if prompts:
         for i, prompt in enumerate(prompts, 1):
             if not prompt.strip():
@@ -125,4 +263,3 @@ def _collect_prompts(prompts: list[str] | None, file: Path | None) -> list[str]:
     if sys.stdin is None or sys.stdin.isatty():
         raise UsageError('no prompt given; pass one (llmtool generate "Once upon a time"), --file, or stdin')
     return generation.parse_prompts(read_stdin(), "stdin")
-
