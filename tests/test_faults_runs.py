@@ -243,3 +243,25 @@ def test_ctrl_c_is_one_line_with_where_it_stopped_and_how_to_resume(tmp_path, ti
                          f"train.max_steps=5000 train.save_every=2 data.validation_split=0 "
                          f"data.max_train_samples=200 -o {out} --resume")
     assert checkpoints.problem(checkpoints.latest(out)) is None
+
+
+# ---------------------------------------------------------------- generate --output
+
+
+def test_generate_killed_mid_file_resumes_to_the_uninterrupted_file(tmp_path, tiny_gpt2, llmtool_process, run_cli):
+    lines = [line for line in (ROOT / "data" / "corpus.txt").read_text(encoding="utf-8").splitlines() if line][:300]
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("\n".join(" ".join(line.split()[:4]) for line in lines) + "\n", encoding="utf-8")
+    args = ["generate", "--model", tiny_gpt2, "--file", prompts, "--batch-size", "2", "--max-new-tokens", "6",
+            "--do-sample", "--seed", "5"]
+    whole = tmp_path / "whole.jsonl"
+    assert run_cli(*args, "-o", whole).exit_code == 0
+    out = tmp_path / "out.jsonl"
+    process = llmtool_process(*args, "-o", out)
+    wait_for(lambda: out.exists() and out.stat().st_size > 5000, process)
+    process.kill()  # no chance to finish a line or close the file
+    process.communicate()
+    assert 0 < len(out.read_bytes().splitlines()) < 300
+    resumed = run_cli(*args, "-o", out, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert out.read_bytes() == whole.read_bytes()
