@@ -22,7 +22,8 @@ def print_error(message: str) -> None:
 
 
 def print_json(data) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)  # in pieces: a large document is never one string
+    sys.stdout.write("\n")
 
 
 def is_terminal(stream) -> bool:
