@@ -14,7 +14,7 @@ from sklearn import metrics as sk
 
 from llmtool import classification, config, finetuning, models
 from llmtool.commands import classify as classify_command
-from llmtool.errors import Interrupted
+from llmtool.errors import Interrupted, UsageError
 
 from conftest import ROOT, one_error_line
 
@@ -194,6 +194,20 @@ def test_output_file_equals_json_stdout_and_stdout_stays_empty(run_cli, sentimen
     assert len(printed.stdout.splitlines()) == 401  # 400 records and the metrics
     assert f"Wrote 400 records to {out}" in written.stderr
     assert "classifying" not in printed.stderr  # no progress bar when stderr is not a terminal
+
+
+def test_an_existing_output_is_replaced_only_with_overwrite(run_cli, sentiment_model, tmp_path):
+    out = tmp_path / "labels.jsonl"
+    out.write_text("earlier results\n", encoding="utf-8")
+    refused = run_cli("classify", "--model", sentiment_model, "Great food.", "--output", out)
+    assert isinstance(refused.exception, UsageError)
+    assert f"--output {out} already exists; add --overwrite to replace it" in str(refused.exception)
+    assert out.read_text(encoding="utf-8") == "earlier results\n"
+    replaced = run_cli("classify", "--model", sentiment_model, "Great food.", "--output", out, "--overwrite")
+    assert replaced.exit_code == 0, replaced.output
+    assert json.loads(out.read_text(encoding="utf-8"))["text"] == "Great food."
+    alone = run_cli("classify", "--model", sentiment_model, "Great food.", "--overwrite")
+    assert "--overwrite works on the file given with --output FILE" in str(alone.exception)
 
 
 def test_interrupt_keeps_the_finished_chunks(run_cli, tiny_bert, tmp_path, monkeypatch):

@@ -34,6 +34,7 @@ def classify(
     all_scores: Annotated[bool, typer.Option("--all-scores", help="Also give every label's score.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON record a line (JSON lines), in input order.")] = False,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the JSON lines to this file as they are ready (stdout stays empty).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="With --output: replace a file that is not empty.")] = False,
     batch_size: Annotated[int, typer.Option(help="Texts per forward pass (grouped by length).")] = 32,
     max_length: Annotated[Optional[int], typer.Option(help="Cut inputs to this many tokens; how many were cut is reported. (default: the model's limit)", show_default=False)] = None,
     int8: Annotated[bool, typer.Option("--int8", help="Dynamic int8 quantization of the linear layers: faster on a CPU, slightly less exact (CPU only).")] = False,
@@ -65,7 +66,7 @@ def classify(
     from llmtool.tasks import CLASSIFICATION
 
     _check_options(texts, file, text_column, pair_column, label_column, top_k, all_scores, json_output, output,
-                   batch_size, max_length, int8, device, dtype)
+                   overwrite, batch_size, max_length, int8, device, dtype)
     model = model or os.environ.get(CLASSIFIER_ENV)
     if not model:
         raise UsageError(f"no classifier given; pass --model (a directory or Hub id) or set ${CLASSIFIER_ENV}")
@@ -144,7 +145,7 @@ def classify(
 
 
 def _check_options(texts, file, text_column, pair_column, label_column, top_k, all_scores, json_output, output,
-                   batch_size, max_length, int8, device, dtype) -> None:
+                   overwrite, batch_size, max_length, int8, device, dtype) -> None:
     """Everything wrong with the options at once, before any input is read or model loaded."""
     problems = []
     if texts and file is not None:
@@ -176,6 +177,10 @@ def _check_options(texts, file, text_column, pair_column, label_column, top_k, a
             problems.append(f"--output {output}: directory {output.parent} does not exist")
         elif from_columns and output.resolve() == file.resolve():
             problems.append("--output is the input file; write the results elsewhere")
+        elif output.exists() and output.stat().st_size > 0 and not overwrite:
+            problems.append(f"--output {output} already exists; add --overwrite to replace it")
+    elif overwrite:
+        problems.append("--overwrite works on the file given with --output FILE")
     if problems:
         raise UsageError("; ".join(problems))
 
