@@ -4,6 +4,7 @@
 import json
 import os
 import pty
+import select
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -194,6 +195,8 @@ def test_progress_bar_goes_to_a_terminal_stderr_and_stdout_stays_clean(run_cli, 
     os.close(terminal)
     shown = b""
     while True:  # read the terminal as it is written, or the child blocks on a full pty
+        ready, _, _ = select.select([controller], [], [], 120)
+        assert ready, "the run wrote nothing to its terminal for 2 minutes"
         try:
             chunk = os.read(controller, 65536)
         except OSError:  # the child has closed it
