@@ -233,6 +233,10 @@ def _load_student(recipe: DistillRecipe, teacher, tokenizer, checkpoint: Path | 
     return loaded.model, None
 
 
+# The config key of a pruned student that lists the teacher layers it kept, in order (config.json keeps it).
+TEACHER_LAYERS = "pruned_from_layers"
+
+
 def _layer_map(student, teacher, kept: list[int] | None) -> list[tuple[int, int]]:
     """Hidden-state pairs (student index, teacher index), counting the embeddings as 0: a student made from the
     teacher matches each layer with the one it was copied from; another, evenly spread layers."""
@@ -263,8 +267,9 @@ def prepare(recipe: DistillRecipe, accelerator, run_dir, checkpoint: Path | None
     if recipe.prune is not None and checkpoint is None:
         student, kept = _pruned(recipe, teacher, tokenized.train, collator, accelerator.device, progress if main
                                 else None)
-    elif recipe.prune is not None:  # resuming a pruned student: the checkpoint holds it
+    elif recipe.prune is not None:  # resuming a pruned student: the checkpoint holds it, and its layers' sources
         student, _ = _load_student(recipe, teacher, tokenizer, checkpoint)
+        kept = getattr(student.config, TEACHER_LAYERS, None)
     else:
         student, kept = _load_student(recipe, teacher, tokenizer, checkpoint)
     data_lib.pad_on_the_right(tokenizer, student)
@@ -320,6 +325,8 @@ def _pruned(recipe: DistillRecipe, teacher, train_set, collator, device, progres
         batches = [{k: v for k, v in b.items() if k != "labels"} for b in batches]  # no loss needed to rank
     student, kept, width = pruning.prune(teacher, batches, device, settings.layers, settings.mlp_keep)
     student.to("cpu")
+    if settings.layers:
+        setattr(student.config, TEACHER_LAYERS, kept)  # saved with every checkpoint, so a resumed run maps alike
     if progress is not None:
         dropped = sorted(set(range(teacher.config.num_hidden_layers)) - set(kept))
         progress.message(f"pruned: layers {dropped or 'none'} dropped (kept {kept}), MLP width {width} "

@@ -310,10 +310,11 @@ def _trim(ids: list[int], budget: int, stop_ids: set[int]) -> list[int]:
     return ids
 
 
-# --compile's automatic rule, for CUDA. Compiling GPT-2-124M's decoder for the static cache takes tens of seconds,
-# once a run; it then saves about 3.5 ms a decoding step at batch 1 and 6 ms at batch 32 on an H200 (eager 169 vs
-# compiled 413 tokens/s at batch 1, 4,178 vs 17,838 at batch 32). At ~4 ms a step, 10,000 steps (say 80 batches
-# of 128 new tokens) repay ~40 s of compiling; below that, eager decoding finishes first.
+# --compile's automatic rule, for CUDA. The compiled, static-cache decoder of GPT-2-124M in bf16 saves about 3.5 ms
+# a decoding step at batch 1 and 6 ms at batch 32 on an H200 (eager 169 vs compiled 413 tokens/s at batch 1, 4,178
+# vs 17,838 at batch 32). Compiling costs once a run; torch.compile takes tens of seconds for a model of this size
+# (an estimate, not measured on that GPU), so at ~4 ms a step, 10,000 steps (say 80 batches of 128 new tokens)
+# repay ~40 s. Below that, eager decoding finishes first.
 AUTO_COMPILE_MIN_STEPS = 10_000
 # A static cache is sized in steps of this many positions, so that a run's batches share a few compiled shapes.
 CACHE_LENGTH_STEP = 256

@@ -1,14 +1,21 @@
 """Structured pruning: the least active layers and MLP units go, and a pruned model saves, reloads with
 from_pretrained and gives the same outputs; pruning runs through `llmtool distill` (prune block or --prune)."""
 
+import csv
 import json
 
 import pytest
 import torch
 
-from llmtool import config, distillation, models, pruning
+from llmtool import config, distillation, models, pruning, runlog
+from llmtool.errors import Interrupted
 
 from conftest import ROOT, one_error_line
+
+
+def train_losses(out):
+    with (out / runlog.METRICS_CSV).open(newline="") as handle:
+        return [float(r["train_loss"]) for r in csv.DictReader(handle) if r["train_loss"]]
 
 
 def batches_for(model, n=3, length=12, seed=0):
@@ -76,6 +83,30 @@ def test_prune_through_distill_without_recovery_saves_a_loadable_model(tiny_gpt2
     assert saved["n_layer"] == 1 and saved["n_inner"] == 64  # GPT-2's default n_inner is 4 x 32 = 128, halved
     reloaded = models.load_model(str(out), device="cpu", dtype="fp32")
     assert result.report["student"]["parameters"] == sum(p.numel() for p in reloaded.model.parameters())
+
+
+def test_a_pruned_run_with_the_hidden_loss_resumes_exactly(tiny_gpt2, tmp_path, monkeypatch):
+    """The resumed student maps its layers to the teacher layers they were pruned from (kept in its config), as the
+    fresh run did; the teacher's layer 0 is made the one kept, so an even spread (layer 1) would differ."""
+    monkeypatch.setattr(pruning, "layers_to_keep", lambda importance, n, drop: [0])
+
+    def recipe(out):
+        return config.load_recipe(ROOT / "recipes/prune-gpt2.yaml", [
+            f"teacher.name={tiny_gpt2}", f"output_dir={out}", "prune.calibration_batches=2", "train.batch_size=8",
+            "data.max_train_samples=200", "data.validation_split=0", "train.max_steps=6", "train.save_every=2",
+            "train.log_every=1", "distill.hidden_loss=cosine"], verb="distill")
+
+    class StopAt(runlog.Progress):
+        def step(self, step, loss, lr, tokens_per_second):
+            if step == 5:
+                raise KeyboardInterrupt
+
+    distillation.distill(recipe(tmp_path / "whole"))
+    assert json.loads((tmp_path / "whole" / "config.json").read_text())["pruned_from_layers"] == [0]
+    with pytest.raises(Interrupted):
+        distillation.distill(recipe(tmp_path / "broken"), progress=StopAt())
+    assert distillation.distill(recipe(tmp_path / "broken"), resume=True).resumed_from == 4
+    assert train_losses(tmp_path / "broken") == train_losses(tmp_path / "whole")
 
 
 def test_prune_flag_and_bad_prune_settings(tiny_gpt2, run_cli, tmp_path, monkeypatch):
