@@ -23,6 +23,10 @@ demo: install
 	$(BIN)/llmtool finetune recipes/pretrain-gpt2.yaml -o $(DEMO)/pretrain-gpt2 --overwrite
 	@echo "== 2/7 generate from it ==" >&2
 	$(BIN)/llmtool generate --model $(DEMO)/pretrain-gpt2 "The quick brown fox" "Two plus three is" "Tim wants to travel to" --max-new-tokens 16
+	@echo "== 2/7 ... and from a file of 1,000 prompts (corpus openings) into JSONL, batch by batch ==" >&2
+	head -n 1000 data/corpus.txt | cut -d' ' -f1-4 > $(DEMO)/prompts.txt
+	$(BIN)/llmtool generate --model $(DEMO)/pretrain-gpt2 --file $(DEMO)/prompts.txt --output $(DEMO)/generations.jsonl --overwrite --max-new-tokens 16 --batch-size 32
+	head -n 2 $(DEMO)/generations.jsonl
 	@echo "== 3/7 its perplexity on the evaluation text shipped with llmtool (64-token windows, as it was trained) ==" >&2
 	$(BIN)/llmtool eval --metric perplexity --model $(DEMO)/pretrain-gpt2 --context 64
 	@echo "== 4/7 fine-tune the sentiment recipe (validation accuracy at the end) ==" >&2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -358,11 +359,27 @@ def _supports_max_cache_len() -> bool:
     return hasattr(GenerationConfig(), "max_cache_len")  # newer transformers; older ones size the cache per call
 
 
+class _FalseMaskAlarm(logging.Filter):
+    """transformers drops the all-ones attention mask of a batch without padding and, once a row has ended with
+    the end token (also the pad token), warns that a mask may be missing. Each row is cut at its end token, so
+    nothing after it counts: a false alarm here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "strongly recommend passing in an `attention_mask`" not in record.getMessage()
+
+
+def _quiet_false_mask_alarm() -> None:
+    logger = logging.getLogger("transformers.modeling_utils")
+    if not any(isinstance(f, _FalseMaskAlarm) for f in logger.filters):
+        logger.addFilter(_FalseMaskAlarm())
+
+
 class _Decoder:
     """One run's model.generate settings, and the length-sorted batches it decodes."""
 
     def __init__(self, lm: LoadedModel, settings: GenerationSettings, compiled: bool = False, streamer=None):
         prepare_tokenizer(lm)
+        _quiet_false_mask_alarm()
         self.lm, self.settings, self.streamer = lm, settings, streamer
         tokenizer = lm.tokenizer
         self.kwargs = _generation_kwargs(settings, tokenizer)

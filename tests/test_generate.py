@@ -1,6 +1,7 @@
 """`llmtool generate`: every option, batching, seeds, streaming, T5, block words, JSON output and errors."""
 
 import json
+import logging
 
 import pytest
 
@@ -313,3 +314,12 @@ def test_non_utf8_stdin(run_cli, tiny_gpt2):
 def test_unknown_model_path(run_cli, tmp_path):
     result = run_cli("generate", "--model", tmp_path / "no-such-model", "hi")
     assert isinstance(result.exception, LlmtoolError) and "does not exist" in str(result.exception)
+
+
+def test_transformers_false_alarm_about_a_dropped_attention_mask_is_filtered(gpt2_lm, caplog):
+    generation.generate(gpt2_lm, ["It was"], generation.GenerationSettings(max_new_tokens=2))
+    logger = logging.getLogger("transformers.modeling_utils")
+    with caplog.at_level(logging.WARNING, logger="transformers.modeling_utils"):
+        logger.warning("We strongly recommend passing in an `attention_mask` since your input_ids may be padded.")
+        logger.warning("another warning")
+    assert [r.getMessage() for r in caplog.records] == ["another warning"]
