@@ -96,6 +96,9 @@ def generate(
     skip = results.kept if results is not None else 0
     todo = len(prompts_in) - skip
     compiled = generation.use_compiled_decoder(lm, settings, todo, compile_decoder)
+    if compiled and compile_decoder is None and not quiet:
+        _note(f"compiling the decoder (static KV cache) for these {generation.decoding_steps(todo, settings):,} "
+              "decoding steps: the first batch waits for it; --no-compile turns it off")
     streamer = None
     if stream:
         from transformers import TextStreamer
