@@ -1,4 +1,5 @@
-"""Text generation for causal and encoder-decoder LMs: batched, length-sorted, left-padded where it matters."""
+"""Text generation for causal and encoder-decoder LMs: batched, length-sorted within windows, streamed in prompt
+order, left-padded where it matters; optionally with a static KV cache and a compiled decoder."""
 
 from __future__ import annotations
 
