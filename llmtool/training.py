@@ -151,9 +151,10 @@ def _trainable(modules) -> list:
 
 
 def optimizer_for(modules, train_cfg, device):
-    """AdamW over the parameters of `modules` that train, without weight decay on biases and norms. On a GPU the
-    fused kernel (one launch for all parameters); elsewhere the multi-tensor path: for CPU tensors torch would
-    pick its one-tensor-at-a-time loop, whose Python overhead was a tenth of a small model's step."""
+    """AdamW over the parameters of `modules` that train, without weight decay on biases and norms. The fused
+    kernel on CUDA and the CPU (one call for all parameters: on the CPU ~7% of a small classifier's step faster
+    than the one-tensor-at-a-time loop torch picks by default, which was itself faster than the multi-tensor
+    path); the multi-tensor path elsewhere."""
     import torch
 
     decay, no_decay = [], []
@@ -161,7 +162,7 @@ def optimizer_for(modules, train_cfg, device):
         (decay if parameter.ndim >= 2 else no_decay).append(parameter)
     groups = [{"params": decay, "weight_decay": train_cfg.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
-    kernel = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    kernel = {"fused": True} if device.type in ("cuda", "cpu") else {"foreach": True}
     return torch.optim.AdamW(groups, lr=train_cfg.lr, **kernel)
 
 
