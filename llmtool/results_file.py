@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from llmtool.errors import LlmtoolError
 
@@ -14,14 +14,14 @@ from llmtool.errors import LlmtoolError
 class ResultsFile:
     """Results written to `path`, one JSON object a line, each with a "prompt" field.
 
-    A file that already holds results is refused unless `resume` (keep its whole records and append) or
-    `overwrite` (replace it) is given; either way nothing is written or cut until the first new record arrives,
+    A file that already holds results is refused unless `resume` (keep its whole records, which must be for the
+    first of `prompts`, in order, and append) or `overwrite` (replace it) is given; either way nothing is written or cut until the first new record arrives,
     so a run refused for another reason leaves the file as it was. `what_resumes` and `what_overwrites` are how
     the caller's user asks for each ("--resume").
     """
 
-    def __init__(self, path: Path, *, resume: bool = False, overwrite: bool = False, inputs: Path | None = None,
-                 what_resumes: str = "resume", what_overwrites: str = "overwrite"):
+    def __init__(self, path: Path, prompts: Iterable[str], *, resume: bool = False, overwrite: bool = False,
+                 inputs: Path | None = None, what_resumes: str = "resume", what_overwrites: str = "overwrite"):
         self.path = path
         self.kept = 0  # whole records already in the file that a resumed run keeps
         self._kept_bytes = 0
@@ -35,24 +35,30 @@ class ResultsFile:
             raise LlmtoolError(f"output '{path}' is the prompt file itself; write the results to another file")
         if path.exists() and path.stat().st_size > 0:
             if resume:
-                self.kept, self._kept_bytes = self._whole_records()
+                self.kept, self._kept_bytes = self._whole_records(prompts)
             elif not overwrite:
                 raise LlmtoolError(f"output '{path}' already holds results; add {what_resumes} to continue it or "
                                    f"{what_overwrites} to replace it")
 
-    def _lines(self) -> Iterator[tuple[int, bytes]]:
-        with self.path.open("rb") as handle:
-            yield from enumerate(handle, 1)
-
-    def _whole_records(self) -> tuple[int, int]:
-        """How many whole records the file starts with, and their size in bytes. A last line without its line
-        break is a record cut short by a stopped run: it is dropped, to be written again."""
+    def _whole_records(self, prompts: Iterable[str]) -> tuple[int, int]:
+        """How many whole records the file starts with, and their size in bytes, once each is checked to be for the
+        next of `prompts`. A last line without its line break is a record cut short by a stopped run: it is
+        dropped, to be written again."""
+        prompts = iter(prompts)
         count = size = 0
-        for n, line in self._lines():
-            if not line.endswith(b"\n"):
-                break
-            self._record(n, line)
-            count, size = count + 1, size + len(line)
+        with self.path.open("rb") as handle:
+            for n, line in enumerate(handle, 1):
+                if not line.endswith(b"\n"):
+                    break
+                recorded = self._record(n, line)["prompt"]
+                prompt = next(prompts, None)
+                if prompt is None:
+                    raise LlmtoolError(f"output '{self.path}' holds more results than the input's {n - 1} prompts; "
+                                       "resume with the same prompts, or give another output file")
+                if prompt != recorded:
+                    raise LlmtoolError(f"output '{self.path}' line {n} is for another prompt than prompt {n} of the "
+                                       "input; resume with the same prompts, or give another output file")
+                count, size = count + 1, size + len(line)
         return count, size
 
     def _record(self, n: int, line: bytes) -> dict:
@@ -64,27 +70,6 @@ class ResultsFile:
             raise LlmtoolError(f"output '{self.path}' line {n} is not a result record; this file was not written by "
                                "this command: give another output file")
         return record
-
-    def recorded_prompts(self) -> Iterator[str]:
-        """The prompts of the records a resumed run keeps, in file order."""
-        if not self.kept:
-            return
-        for n, line in self._lines():
-            if n > self.kept:
-                return
-            yield self._record(n, line)["prompt"]
-
-    def check_prompts(self, prompts: Iterable[str]) -> None:
-        """Refuse to resume unless the kept records are for the first prompts of `prompts`, in order."""
-        prompts = iter(prompts)
-        for n, recorded in enumerate(self.recorded_prompts(), 1):
-            prompt = next(prompts, None)
-            if prompt is None:
-                raise LlmtoolError(f"output '{self.path}' holds {self.kept} results but the input has only {n - 1} "
-                                   "prompts; resume with the same prompts, or give another output file")
-            if prompt != recorded:
-                raise LlmtoolError(f"output '{self.path}' line {n} is for another prompt than prompt {n} of the "
-                                   "input; resume with the same prompts, or give another output file")
 
     def write(self, record: dict) -> None:
         if self._handle is None:

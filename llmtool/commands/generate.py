@@ -79,9 +79,8 @@ def generate(
     if output is not None:
         from llmtool.results_file import ResultsFile
 
-        results = ResultsFile(output, resume=resume, overwrite=overwrite, inputs=file,
+        results = ResultsFile(output, prompts_in, resume=resume, overwrite=overwrite, inputs=file,
                               what_resumes="--resume", what_overwrites="--overwrite")
-        results.check_prompts(prompts_in)
         if results.kept == len(prompts_in):
             if not quiet:
                 _note(f"all {results.kept} prompts already have results in {output}; nothing to do")
