@@ -386,7 +386,6 @@ class _Decoder:
         self.kwargs = _generation_kwargs(settings, tokenizer)
         self.stop_ids = {t for t in (tokenizer.eos_token_id, tokenizer.pad_token_id) if t is not None}
         self.limit = position_limit(lm)
-        self.compiled = compiled
         self.size_cache = compiled and _supports_max_cache_len()
         if compiled:
             self.kwargs.update(cache_implementation="static", compile_config=_compile_config(lm.device))
@@ -415,8 +414,7 @@ class _Decoder:
                           for j, i in enumerate(batch)]
 
 
-def generate_ids(lm: LoadedModel, encoded: list[list[int]], settings: GenerationSettings,
-                 compiled: bool = False) -> list[list[list[int]]]:
+def generate_ids(lm: LoadedModel, encoded: list[list[int]], settings: GenerationSettings) -> list[list[list[int]]]:
     """New token ids for every tokenized prompt (a list per returned sequence), in prompt order, all batches
     planned at once (the evaluation of seq2seq models uses it).
 
@@ -426,7 +424,7 @@ def generate_ids(lm: LoadedModel, encoded: list[list[int]], settings: Generation
     from transformers import set_seed
 
     settings.validate(len(encoded))
-    decoder = _Decoder(lm, settings, compiled)
+    decoder = _Decoder(lm, settings)
     budgets = _token_budgets(lm, settings, [len(ids) for ids in encoded])
     if settings.seed is not None:
         set_seed(settings.seed)
