@@ -2,6 +2,10 @@
 
 import json
 import os
+import pty
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # before any Hugging Face import: tests never touch the network
@@ -84,3 +88,31 @@ def one_error_line(result, exit_code: int) -> str:
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
     assert result.stdout == ""
     return lines[0]
+
+
+def run_on_a_terminal(args, stdout_too: bool) -> tuple[bytes, bytes]:
+    """Run llmtool with stderr (and, with `stdout_too`, stdout) on a pseudo-terminal: (terminal bytes, stdout)."""
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "LLMTOOL_DEBUG"} | {"TERM": "xterm", "COLUMNS": "200"}
+    process = subprocess.Popen([sys.executable, "-m", "llmtool", *map(str, args)], env=env, stderr=follower,
+                               stdout=follower if stdout_too else subprocess.PIPE, stdin=subprocess.DEVNULL)
+    os.close(follower)
+    terminal = bytearray()
+
+    def drain():
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the process closed its end
+                return
+            if not chunk:
+                return
+            terminal.extend(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    stdout, _ = process.communicate(timeout=120)
+    reader.join(timeout=10)
+    os.close(leader)
+    assert process.returncode == 0, terminal.decode(errors="replace")
+    return bytes(terminal), stdout or b""

@@ -4,10 +4,8 @@ formats, streaming to a file, truncation, and every bad input as one red line.""
 import csv
 import json
 import os
-import pty
 import subprocess
 import sys
-import threading
 
 import pytest
 from sklearn import metrics as sk
@@ -16,7 +14,7 @@ from llmtool import classification, config, finetuning, models
 from llmtool.commands import classify as classify_command
 from llmtool.errors import Interrupted, UsageError
 
-from conftest import ROOT, one_error_line
+from conftest import ROOT, one_error_line, run_on_a_terminal
 
 TEST_CSV = ROOT / "data" / "sentiment" / "test.csv"
 # A one-layer DistilBERT that learns the shipped sentiment data well above chance in ~150 steps on 2 CPU cores.
@@ -263,34 +261,6 @@ def test_new_head_runs_a_model_without_a_classifier_and_says_so(run_cli, tiny_gp
     assert result.exit_code == 0, result.output
     assert "untrained" in result.stderr
     assert json.loads(result.stdout)["label"] in {"LABEL_0", "LABEL_1"}
-
-
-def run_on_a_terminal(args, stdout_too: bool) -> tuple[bytes, bytes]:
-    """Run llmtool with stderr (and, with `stdout_too`, stdout) on a pseudo-terminal: (terminal bytes, stdout)."""
-    leader, follower = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if k != "LLMTOOL_DEBUG"} | {"TERM": "xterm", "COLUMNS": "200"}
-    process = subprocess.Popen([sys.executable, "-m", "llmtool", *map(str, args)], env=env, stderr=follower,
-                               stdout=follower if stdout_too else subprocess.PIPE, stdin=subprocess.DEVNULL)
-    os.close(follower)
-    terminal = bytearray()
-
-    def drain():
-        while True:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:  # the process closed its end
-                return
-            if not chunk:
-                return
-            terminal.extend(chunk)
-
-    reader = threading.Thread(target=drain)
-    reader.start()
-    stdout, _ = process.communicate(timeout=120)
-    reader.join(timeout=10)
-    os.close(leader)
-    assert process.returncode == 0, terminal.decode(errors="replace")
-    return bytes(terminal), stdout or b""
 
 
 @pytest.fixture

@@ -2,11 +2,6 @@
 (static KV cache) decoder."""
 
 import json
-import os
-import pty
-import select
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
@@ -15,7 +10,7 @@ import torch
 from llmtool import generation, models
 from llmtool.errors import Interrupted, LlmtoolError, UsageError
 
-from conftest import CORPUS, ROOT
+from conftest import CORPUS, run_on_a_terminal
 
 BATCH = 2  # windows of 32 prompts: the 40-prompt file spans two windows and 20 batches
 COUNT = 40
@@ -187,27 +182,8 @@ def test_quiet_writes_nothing_to_stderr(run_cli, tiny_gpt2, prompt_file, tmp_pat
 
 def test_progress_bar_goes_to_a_terminal_stderr_and_stdout_stays_clean(run_cli, tiny_gpt2, prompt_file):
     expected = run_cli(*args(tiny_gpt2, prompt_file)).stdout
-    controller, terminal = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if k != "LLMTOOL_DEBUG"}
-    process = subprocess.Popen([sys.executable, "-m", "llmtool", *map(str, args(tiny_gpt2, prompt_file))],
-                               cwd=ROOT, env={**env, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.PIPE,
-                               stderr=terminal)
-    os.close(terminal)
-    shown = b""
-    while True:  # read the terminal as it is written, or the child blocks on a full pty
-        ready, _, _ = select.select([controller], [], [], 120)
-        assert ready, "the run wrote nothing to its terminal for 2 minutes"
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:  # the child has closed it
-            break
-        if not chunk:
-            break
-        shown += chunk
-    stdout = process.stdout.read().decode()
-    assert process.wait(timeout=60) == 0
-    os.close(controller)
-    assert stdout == expected
+    shown, stdout = run_on_a_terminal(args(tiny_gpt2, prompt_file), stdout_too=False)
+    assert stdout.decode() == expected
     assert b"generating" in shown and f"/{COUNT}".encode() in shown and b"tok/s" in shown
 
 
