@@ -122,15 +122,15 @@ def inference_speeds(teacher_dir: Path, student_dir: Path, recipe, repeats: int)
     from accelerate import Accelerator
 
     from llmtool import data as data_lib
-    from llmtool import distillation, finetuning, models
+    from llmtool import distillation, models, recipe_data
 
     loaded = {role: models.load_model(str(path), task=recipe.task, device="cpu", dtype="fp32")
               for role, path in (("teacher", teacher_dir), ("student", student_dir))}
     tokenizer = loaded["teacher"].tokenizer
     id2label = loaded["teacher"].model.config.id2label
     labels = [str(id2label[i]) for i in range(len(id2label))]
-    train_rows, validation_rows = finetuning.load_data(recipe, None)
-    validation = finetuning.tokenize(recipe, tokenizer, train_rows, validation_rows, labels).validation
+    train_rows, validation_rows = recipe_data.load_data(recipe)
+    validation = recipe_data.tokenize(recipe, tokenizer, train_rows, validation_rows, labels).validation
     collator = data_lib.Collator(recipe.task, tokenizer)
     accelerator = Accelerator(cpu=True)
     batch_size = recipe.train.eval_batch_size or recipe.train.batch_size

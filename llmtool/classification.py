@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from llmtool.data import sorted_batches
+from llmtool.data import pad_on_the_right, sorted_batches
 from llmtool.errors import LlmtoolError
+from llmtool.model_facts import label_names, position_limit
 from llmtool.models import LoadedModel
 
 
@@ -18,15 +19,10 @@ class Classified:
     max_length: int
 
 
-def label_names(lm: LoadedModel) -> list[str]:
-    config = lm.model.config
-    return [str(config.id2label[i]) for i in range(config.num_labels)]
-
-
 def label_ids(lm: LoadedModel) -> dict[str, int]:
     """How a data file may write each of the model's labels: by name, or, for a model whose labels are
     transformers' defaults (LABEL_0, LABEL_1, ...), by number as well."""
-    names = label_names(lm)
+    names = label_names(lm.model.config)
     ids = {name: i for i, name in enumerate(names)}
     if names == [f"LABEL_{i}" for i in range(len(names))]:
         ids.update({str(i): i for i in range(len(names))})
@@ -65,20 +61,12 @@ def quantize_int8(lm: LoadedModel) -> None:
 
 
 def max_input_length(lm: LoadedModel) -> int:
-    """The longest input the model takes: its positions (or its tokenizer's stated length)."""
-    config = lm.model.config
-    for value in (getattr(config, "max_position_embeddings", None), getattr(config, "n_positions", None),
-                  getattr(lm.tokenizer, "model_max_length", None)):
-        if isinstance(value, int) and 0 < value < 1_000_000:
-            return value
-    return 512
-
-
-def prepare(lm: LoadedModel) -> None:
-    """Decoder classifiers (GPT-2) read the last non-padding token: they need a pad token, set on both sides."""
-    from llmtool.data import pad_on_the_right
-
-    pad_on_the_right(lm.tokenizer, lm.model)
+    """The longest input the model takes: its positions (or, where its config sets none, its tokenizer's stated
+    length, else 512)."""
+    stated = getattr(lm.tokenizer, "model_max_length", None)
+    if not (isinstance(stated, int) and 0 < stated < 1_000_000):  # a tokenizer with no stated length says 1e30
+        stated = 512
+    return position_limit(lm.model.config) or stated
 
 
 def classify(lm: LoadedModel, texts: list[str], pairs: list[str] | None = None, batch_size: int = 32,
@@ -93,7 +81,7 @@ def classify(lm: LoadedModel, texts: list[str], pairs: list[str] | None = None, 
     max_length = max_length or limit
     if max_length > limit:
         raise LlmtoolError(f"max length {max_length} is past the model's {limit} positions")
-    prepare(lm)
+    pad_on_the_right(lm.tokenizer, lm.model)  # a decoder classifier (GPT-2) reads its last real token
     tokenizer = lm.tokenizer
     encoded = tokenizer(texts, pairs, truncation=True, max_length=max_length, verbose=False)
     truncated = sum(1 for e in encoded.encodings if e.overflowing) if encoded.encodings else 0

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Literal, Optional
 
 from llmtool import data as data_lib
+from llmtool import scratch
 from llmtool.errors import UsageError
+from llmtool.model_facts import position_limit
 from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM, TASKS
 
 Task = Literal[TASKS]  # Literal over the tuple: the same names as everywhere else
@@ -378,18 +380,14 @@ def _semantic_checks(recipe: Recipe, raw: dict, errors: list[str]) -> None:
         errors.append("model.lora: adapts a pretrained model's frozen weights; set model.name (a model from scratch "
                       "has nothing worth freezing), or drop model.lora")
     if model.config is not None:
-        from llmtool.scratch import TOKENIZER_KIND
-
-        if model.config.get("model_type") not in TOKENIZER_KIND:
-            errors.append(f"model.config.model_type: expected one of {', '.join(TOKENIZER_KIND)}, "
+        if model.config.get("model_type") not in scratch.TOKENIZER_KIND:
+            errors.append(f"model.config.model_type: expected one of {', '.join(scratch.TOKENIZER_KIND)}, "
                           f"got {model.config.get('model_type')!r}")
         non_finite = [key for key, value in model.config.items() if isinstance(value, float) and not math.isfinite(value)]
         for key in non_finite:
             errors.append(f"model.config.{key}: must be a finite number, got {model.config[key]}")
-        if not non_finite and model.config.get("model_type") in TOKENIZER_KIND:
-            from llmtool.scratch import config_problem
-
-            wrong = config_problem(model.config, model.vocab_size)
+        if not non_finite and model.config.get("model_type") in scratch.TOKENIZER_KIND:
+            wrong = scratch.config_problem(model.config, model.vocab_size)
             if wrong:
                 errors.append(f"model.config.{wrong}" if wrong.split(":")[0] in model.config else
                               f"model.config: {wrong}")
@@ -416,17 +414,6 @@ def _data_and_train_checks(recipe, errors: list[str]) -> None:
         errors.append("train.early_stopping_patience: needs validation data (data.validation or data.validation_split)")
     if train.warmup_steps and train.warmup_ratio:
         errors.append("train: set warmup_steps or warmup_ratio, not both")
-
-
-POSITION_KEYS = ("n_positions", "max_position_embeddings")
-
-
-def position_limit(model_config: dict) -> int | None:
-    """The most positions a model config allows (absolute position embeddings); None where it sets no limit."""
-    for key in POSITION_KEYS:
-        if isinstance(model_config.get(key), int) and not isinstance(model_config.get(key), bool):
-            return model_config[key]
-    return None
 
 
 def check_lengths_fit(recipe: Recipe, limit: int | None, where: str) -> list[str]:

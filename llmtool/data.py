@@ -261,7 +261,7 @@ def _describe_types(values: list, column: str, source: str) -> None:
                            "write every label the same way")
 
 
-def label_names(train, validation, column: str, source: str) -> list[str]:
+def label_set(train, validation, column: str, source: str) -> list[str]:
     """The sorted set of training labels (from `column`), as strings; validation labels must be among them."""
     train_labels = train[column][:]  # one read, not row by row (see `column`)
     _describe_types(train_labels, column, f"training data '{source}'")

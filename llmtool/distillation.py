@@ -14,14 +14,15 @@ validation data (the task's metrics, through the shared evaluation code), parame
 
 from __future__ import annotations
 
-import copy
 import time
 from pathlib import Path
 
 from llmtool import data as data_lib
-from llmtool import evaluation, finetuning, training
+from llmtool import evaluation, models, pruning, recipe_data, training
 from llmtool.config import DistillRecipe
 from llmtool.errors import UsageError
+from llmtool.layers import kept_layers, student_from_teacher
+from llmtool.model_facts import auto_model_class, label_names, label_settings
 from llmtool.models import Names
 from llmtool.runlog import Progress
 from llmtool.tasks import CAUSAL_LM, CLASSIFICATION
@@ -99,61 +100,7 @@ def projections(count: int, student_width: int, teacher_width: int):
     return Projections()
 
 
-# ---------------------------------------------------------------- students made from teachers
-
-
-def layer_lists(model) -> list[str]:
-    """The names of the model's stacks of transformer layers: the shallowest ModuleLists as long as the config's
-    layer count (GPT-2 `transformer.h`, BERT `bert.encoder.layer`, T5 `encoder.block` and `decoder.block`)."""
-    import torch
-
-    counts = {model.config.num_hidden_layers, getattr(model.config, "num_decoder_layers", None)}
-    found = [(name.count("."), name) for name, module in model.named_modules()
-             if isinstance(module, torch.nn.ModuleList) and len(module) in counts and name]
-    if not found:
-        raise UsageError(f"cannot find the layers of a {model.config.model_type} model to build a student from; "
-                         "give an existing student with student.name")
-    depth = min(d for d, _ in found)
-    return [name for d, name in found if d == depth]
-
-
-def kept_layers(n: int, layers: list[int] | None) -> list[int]:
-    """The teacher layers a student keeps: those asked for, else every other one (as DistilBERT did)."""
-    return list(range(0, n, 2)) if layers is None else list(layers)
-
-
-def student_from_teacher(teacher, layers: list[int] | None):
-    """A copy of the teacher with only `layers` (default: every other one), each initialised from that teacher
-    layer; everything else (embeddings, head, final norm) copied as it is."""
-    n = teacher.config.num_hidden_layers
-    if getattr(teacher.config, "num_decoder_layers", n) != n:
-        raise UsageError("the teacher's encoder and decoder have different depths; give an existing student with "
-                         "student.name")
-    keep = kept_layers(n, layers)
-    wrong = [i for i in keep if i >= n]
-    if wrong:
-        raise UsageError(f"student.layers: the teacher has {n} layers (0 to {n - 1}); {wrong} are not among them")
-    if len(keep) >= n:
-        raise UsageError(f"student.layers: keeping {len(keep)} of the teacher's {n} layers makes no smaller student")
-    config = copy.deepcopy(teacher.config)
-    config.num_hidden_layers = len(keep)
-    if hasattr(config, "num_decoder_layers"):
-        config.num_decoder_layers = len(keep)
-    student = type(teacher)(config)
-    stacks = layer_lists(teacher)
-    source = teacher.state_dict()
-    state = {}
-    for key in student.state_dict():
-        mapped = key
-        for stack in stacks:
-            prefix = stack + "."
-            if key.startswith(prefix):
-                index, rest = key[len(prefix):].split(".", 1)
-                mapped = f"{prefix}{keep[int(index)]}.{rest}"
-        # T5 keeps its relative position bias in layer 0 only: the student's layer 0 takes the teacher's
-        state[key] = source[mapped] if mapped in source else source[key]
-    student.load_state_dict(state)
-    return student, keep
+# ---------------------------------------------------------------- students with the teacher's vocabulary
 
 
 def vocabulary_difference(teacher_tokenizer, student_tokenizer) -> str | None:
@@ -185,14 +132,13 @@ def recipe_inputs(recipe: DistillRecipe) -> dict[str, str | None]:
 def distill(recipe: DistillRecipe, *, overwrite: bool = False, resume: bool = False,
             progress: Progress | None = None) -> TrainResult:
     """Run a distill recipe to the end; the result's `report` compares teacher and student."""
-    progress = progress or Progress()
-    return training.run(recipe, "distill", lambda *args: prepare(recipe, *args), inputs=recipe_inputs(recipe),
-                        overwrite=overwrite, resume=resume, progress=progress)
+    with training.Run(recipe.train, recipe.output_dir, verb="distill", recipe=recipe.to_dict(),
+                      inputs=recipe_inputs(recipe), overwrite=overwrite, resume=resume or recipe.resume,
+                      progress=progress) as run:
+        return run.fit(build_job(recipe, run))
 
 
 def _load_teacher(recipe: DistillRecipe):
-    from llmtool import models
-
     loaded = models.load_model(recipe.teacher.name, task=recipe.task, device="cpu", dtype="fp32",
                                trust_remote_code=recipe.teacher.trust_remote_code, names=TEACHER_NAMES,
                                base_model=recipe.teacher.base_model)
@@ -202,13 +148,11 @@ def _load_teacher(recipe: DistillRecipe):
 def _load_student(recipe: DistillRecipe, teacher, tokenizer, checkpoint: Path | None):
     """The student: from a checkpoint when resuming, an existing model, or made from the teacher. Returns (student,
     the teacher layers it was made from, or None for a given student)."""
-    from llmtool import models
-
     task = recipe.task
     made = recipe.student.name is None
     if checkpoint is not None:
         kept = kept_layers(teacher.config.num_hidden_layers, recipe.student.layers) if made else None
-        return models.auto_model_class(task).from_pretrained(checkpoint, use_safetensors=True), kept
+        return auto_model_class(task).from_pretrained(checkpoint, use_safetensors=True), kept
     if made:
         return student_from_teacher(teacher, recipe.student.layers)
     difference = vocabulary_difference(tokenizer, models.load_tokenizer(recipe.student.name, names=STUDENT_NAMES))
@@ -218,11 +162,11 @@ def _load_student(recipe: DistillRecipe, teacher, tokenizer, checkpoint: Path | 
                          "from the teacher with student.layers")
     heads = {}
     if task == CLASSIFICATION:
-        labels = models.label_names(teacher.config)
-        heads = models.label_settings(labels)
+        labels = label_names(teacher.config)
+        heads = label_settings(labels)
         saved = models.model_config(recipe.student.name, names=STUDENT_NAMES)
-        if models.head_status(saved, task) == models.HEAD_SAVED and models.label_names(saved) != labels:
-            raise UsageError(f"student '{recipe.student.name}' classifies into {models.label_names(saved)}, the "
+        if models.head_status(saved, task) == models.HEAD_SAVED and label_names(saved) != labels:
+            raise UsageError(f"student '{recipe.student.name}' classifies into {label_names(saved)}, the "
                              "teacher into "
                              f"{labels}: a student must have the teacher's labels, in the same order")
     loaded = models.load_model(recipe.student.name, task=task, device="cpu", dtype="fp32", allow_new_head=True,
@@ -246,41 +190,62 @@ def _layer_map(student, teacher, kept: list[int] | None) -> list[tuple[int, int]
     return [(i, round(i * t / s)) for i in range(1, s + 1)]
 
 
-def prepare(recipe: DistillRecipe, accelerator, run_dir, checkpoint: Path | None, progress: Progress) -> training.Job:
-    import torch
-
-    task = recipe.task
-    main = accelerator.is_main_process
-    with accelerator.main_process_first():
-        train_rows, validation_rows = finetuning.load_data(recipe, progress.message if main else None)
+def build_job(recipe: DistillRecipe, run: training.Run) -> training.Job:
+    """The distill job: the recipe's data tokenized by the teacher's tokenizer, the student (made, given, pruned,
+    or from the checkpoint being resumed), the distillation loss, and the teacher-vs-student report."""
+    task, data = recipe.task, recipe.data
+    train_rows, validation_rows = recipe_data.load_data(recipe, run.accelerator, run.progress.message)
     tokenizer, teacher = _load_teacher(recipe)
-    labels = None
-    if task == CLASSIFICATION:
-        labels = data_lib.label_names(train_rows, validation_rows, recipe.data.label_column, recipe.data.train)
-        labels, _ = finetuning.saved_label_order(teacher.config, labels, recipe.teacher.name, new_head=False)
+    labels = recipe_data.labels(recipe, train_rows, validation_rows)
+    if labels is not None:
+        labels, _ = recipe_data.saved_label_order(teacher.config, labels, recipe.teacher.name, new_head=False)
     data_lib.pad_on_the_right(tokenizer, teacher)
-    with accelerator.main_process_first():
-        tokenized = finetuning.tokenize(recipe, tokenizer, train_rows, validation_rows, labels)
+    tokenized = recipe_data.tokenize(recipe, tokenizer, train_rows, validation_rows, labels, run.accelerator)
     collator = data_lib.Collator(task, tokenizer, model=teacher)
-    teacher.to(accelerator.device).eval().requires_grad_(False)
-    kept = None
-    if recipe.prune is not None and checkpoint is None:
-        student, kept = _pruned(recipe, teacher, tokenized.train, collator, accelerator.device, progress if main
-                                else None)
-    elif recipe.prune is not None:  # resuming a pruned student: the checkpoint holds it, and its layers' sources
-        student, _ = _load_student(recipe, teacher, tokenizer, checkpoint)
-        kept = getattr(student.config, TEACHER_LAYERS, None)
-    else:
-        student, kept = _load_student(recipe, teacher, tokenizer, checkpoint)
+    teacher.to(run.accelerator.device).eval().requires_grad_(False)
+    student, kept = _student(recipe, run, teacher, tokenizer, tokenized.train, collator)
     data_lib.pad_on_the_right(tokenizer, student)
     student.train()
-    settings = recipe.distill
-    hidden = settings.hidden_loss
+    hidden = recipe.distill.hidden_loss
     layer_map = _layer_map(student, teacher, kept) if hidden else []
     aux = None
     if hidden and student.config.hidden_size != teacher.config.hidden_size:
         # they train with the student and are checkpointed with it, but are not part of the saved student
         aux = projections(len(layer_map), student.config.hidden_size, teacher.config.hidden_size)
+    validation = tokenized.validation
+
+    def report(accelerator, trained) -> dict:
+        return compare(task, teacher, accelerator.unwrap_model(trained), tokenizer, validation, collator,
+                       recipe.train.eval_batch_size or recipe.train.batch_size, accelerator, data.max_target_length)
+
+    recover = recipe.prune is None or recipe.prune.recover
+    job = training.Job(task=task, model=student, tokenizer=tokenizer, train_set=tokenized.train,
+                       validation_set=validation, collator=collator, loss=None,
+                       report=report if validation is not None else None, max_steps=None if recover else 0,
+                       aux=aux, group_by_length=data.group_by_length,
+                       fixed_length=data.packing or data.pad_to_max_length, max_new_tokens=data.max_target_length)
+    job.loss = _distillation_loss(task, recipe.distill, teacher, layer_map, job)
+    return job
+
+
+def _student(recipe: DistillRecipe, run: training.Run, teacher, tokenizer, train_set, collator):
+    """(student, the teacher layers it keeps, or None): pruned from the teacher, or as `_load_student` says."""
+    main = run.accelerator.is_main_process
+    if recipe.prune is not None and run.checkpoint is None:
+        return _pruned(recipe, teacher, train_set, collator, run.accelerator.device, run.progress if main else None)
+    if recipe.prune is not None:  # resuming a pruned student: the checkpoint holds it, and its layers' sources
+        student, _ = _load_student(recipe, teacher, tokenizer, run.checkpoint)
+        return student, getattr(student.config, TEACHER_LAYERS, None)
+    return _load_student(recipe, teacher, tokenizer, run.checkpoint)
+
+
+def _distillation_loss(task: str, settings, teacher, layer_map: list[tuple[int, int]], job: training.Job):
+    """(student, batch) -> the batch's distillation loss: the teacher's soft targets and the labels (kd_loss),
+    plus the hidden-state loss when the distill section asks for one (through `job.aux`, the projections as the
+    engine prepared them)."""
+    import torch
+
+    hidden = settings.hidden_loss
 
     def loss(model, batch):
         inputs = {k: v for k, v in batch.items() if k != "labels"}
@@ -297,25 +262,11 @@ def prepare(recipe: DistillRecipe, accelerator, run_dir, checkpoint: Path | None
                                                                        mask, n_targets, job.aux)
         return total
 
-    validation = tokenized.validation
-
-    def report(accelerator, trained) -> dict:
-        return compare(task, teacher, accelerator.unwrap_model(trained), tokenizer, validation, collator,
-                       recipe.train.eval_batch_size or recipe.train.batch_size, accelerator,
-                       recipe.data.max_target_length)
-
-    recover = recipe.prune is None or recipe.prune.recover
-    job = training.Job(task=task, model=student, tokenizer=tokenizer, train_set=tokenized.train,
-                       validation_set=validation, collator=collator, loss=loss,
-                       report=report if validation is not None else None, max_steps=None if recover else 0,
-                       aux=aux)
-    return job
+    return loss
 
 
 def _pruned(recipe: DistillRecipe, teacher, train_set, collator, device, progress: Progress | None):
     """The teacher pruned as the prune section says, ranked on the first training batches."""
-    from llmtool import pruning
-
     settings = recipe.prune
     size = recipe.train.batch_size
     inputs = data_lib.model_inputs(train_set)

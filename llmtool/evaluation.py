@@ -7,7 +7,11 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from llmtool import classification, metrics
 from llmtool import data as data_lib
+from llmtool.generation import GenerationSettings, generate_ids
+from llmtool.model_facts import position_limit
+from llmtool.models import LoadedModel
 from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM
 
 # What finetune reports after each evaluation, per task (besides the loss).
@@ -49,8 +53,6 @@ def classification_scores(predictions: list[int], references: list[int], names=C
     """Scores of predicted label ids against the true ones through the shipped metric modules (scikit-learn):
     accuracy, and precision/recall/F1 averaged over labels (macro). With `per_class`, each of those for every
     label in `label_ids` too, and the confusion matrix (rows: true label, columns: predicted)."""
-    from llmtool import metrics
-
     scores: dict = {}
     for name in names:
         options = {} if name == "accuracy" else {"labels": label_ids}
@@ -68,8 +70,6 @@ def classification_scores(predictions: list[int], references: list[int], names=C
 
 def generation_scores(answers: list[str], targets: list[str], names=("exact_match",)) -> dict:
     """Generated answers scored against target texts: exact_match, rouge (rouge-score), bleu (sacrebleu)."""
-    from llmtool import metrics
-
     scores: dict = {}
     for name in names:
         scores.update(metrics.load(name).compute(predictions=answers, references=targets))
@@ -79,9 +79,6 @@ def generation_scores(answers: list[str], targets: list[str], names=("exact_matc
 def generate_answers(model, tokenizer, sources: list[list[int]], max_new_tokens: int, batch_size: int,
                      device) -> list[str]:
     """Greedy answers of an encoder-decoder to tokenized sources, through the shared generation path."""
-    from llmtool.generation import GenerationSettings, generate_ids
-    from llmtool.models import LoadedModel
-
     lm = LoadedModel(model=model, tokenizer=tokenizer, task=SEQ2SEQ_LM, device=device, source="")
     settings = GenerationSettings(max_new_tokens=max_new_tokens, batch_size=batch_size, do_sample=False)
     return tokenizer.batch_decode([ids[0] for ids in generate_ids(lm, sources, settings)], skip_special_tokens=True)
@@ -161,15 +158,6 @@ class PerplexityReport:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def model_positions(config) -> int | None:
-    """The positions a model takes (None for relative positions, as in T5: no fixed limit)."""
-    for key in ("max_position_embeddings", "n_positions"):
-        value = getattr(config, key, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
 
 
 def window_settings(context: int | None, stride: int | None, positions: int | None) -> tuple[int, int]:
@@ -253,7 +241,7 @@ def perplexity(model, tokenizer, text: str, context: int | None = None, stride: 
     import torch
     import torch.nn.functional as F
 
-    context, stride = window_settings(context, stride, model_positions(model.config))
+    context, stride = window_settings(context, stride, position_limit(model.config))
     ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
     if len(ids) < 2:
         raise EvaluationInputError("text", "the text is shorter than two tokens: nothing to predict")
@@ -291,12 +279,10 @@ def seq2seq_perplexity(model, tokenizer, sources: list[str], targets: list[str],
     import torch
     import torch.nn.functional as F
 
-    from llmtool.data import sorted_batches
-
     device = device or next(model.parameters()).device
     source_ids = tokenizer(sources, verbose=False)["input_ids"]
     target_ids = tokenizer(text_target=targets, verbose=False)["input_ids"]
-    positions = model_positions(model.config)
+    positions = position_limit(model.config)
     for row, (source, target) in enumerate(zip(source_ids, target_ids), 1):
         if positions and max(len(source), len(target)) > positions:
             raise EvaluationInputError("text", f"row {row} has {max(len(source), len(target))} tokens, past the "
@@ -305,7 +291,7 @@ def seq2seq_perplexity(model, tokenizer, sources: list[str], targets: list[str],
     token_nll: list[torch.Tensor] = []
     model.eval()
     with torch.inference_mode():
-        for batch in sorted_batches([len(s) + len(t) for s, t in zip(source_ids, target_ids)], batch_size):
+        for batch in data_lib.sorted_batches([len(s) + len(t) for s, t in zip(source_ids, target_ids)], batch_size):
             width, target_width = max(len(source_ids[i]) for i in batch), max(len(target_ids[i]) for i in batch)
             input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
             attention = torch.zeros((len(batch), width), dtype=torch.long)
@@ -355,8 +341,6 @@ def evaluate_loaded(lm, names: list[str], rows: dict[str, list], context: int | 
     """The metrics `names` (each fitting the model's task: see EVAL_METRICS) of a loaded model on `rows`, the
     columns its task reads (TASK_INPUTS). A causal LM's perplexity runs over the texts joined by newlines.
     `batch_size`: windows (default: default_window_batch) or rows (default: 8) per forward pass."""
-    from llmtool import classification
-
     task = lm.task
     n_rows = len(rows[TASK_INPUTS[task][0]])
     scores: dict = {}

@@ -12,7 +12,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from llmtool.data import sorted_batches
 from llmtool.errors import LlmtoolError, UsageError
+from llmtool.model_facts import position_limit
 from llmtool.models import LoadedModel
 from llmtool.tasks import SEQ2SEQ_LM
 
@@ -241,11 +243,10 @@ def prepare_tokenizer(lm: LoadedModel) -> None:
         tokenizer.padding_side = "left"
 
 
-def position_limit(lm: LoadedModel) -> int | None:
-    """The most positions a decoder-only model can attend over; None where there is no such limit (T5)."""
-    if lm.task == SEQ2SEQ_LM:
-        return None
-    return getattr(lm.model.config, "max_position_embeddings", None)
+def shared_positions(lm: LoadedModel) -> int | None:
+    """The positions a decoder-only model's prompt and new tokens share; None for an encoder-decoder, whose
+    outputs have positions of their own."""
+    return None if lm.task == SEQ2SEQ_LM else position_limit(lm.model.config)
 
 
 def output_limit(lm: LoadedModel) -> int | None:
@@ -276,7 +277,7 @@ def _token_budgets(lm: LoadedModel, settings: GenerationSettings, lengths: list[
     if longest and max(budgets) > longest:
         raise UsageError(f"{max(budgets)} new tokens asked for, past the {longest} this encoder-decoder model's "
                          "outputs are made for; lower --max-new-tokens/--max-length")
-    limit = position_limit(lm)
+    limit = shared_positions(lm)
     if limit:
         totals = [n + b for n, b in zip(lengths, budgets)]
         worst = max(range(len(totals)), key=totals.__getitem__)
@@ -293,8 +294,6 @@ def plan_batches(lengths: list[int], budgets: list[int], batch_size: int, limit:
     """The length-sorted batches of `data.sorted_batches`, where a batch generates as many tokens as its largest
     budget: it only holds prompts whose budgets are within BUDGET_SLACK of each other (little wasted work), and
     its longest prompt plus that many tokens must fit the model's positions."""
-    from llmtool.data import sorted_batches
-
     def fits(candidate: list[int]) -> bool:
         top = max(budgets[j] for j in candidate)
         spread = top - min(budgets[j] for j in candidate)
@@ -385,7 +384,7 @@ class _Decoder:
         tokenizer = lm.tokenizer
         self.kwargs = _generation_kwargs(settings, tokenizer)
         self.stop_ids = {t for t in (tokenizer.eos_token_id, tokenizer.pad_token_id) if t is not None}
-        self.limit = position_limit(lm)
+        self.limit = shared_positions(lm)
         self.size_cache = compiled and _supports_max_cache_len()
         if compiled:
             self.kwargs.update(cache_implementation="static", compile_config=_compile_config(lm.device))

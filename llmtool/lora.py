@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from llmtool.errors import LlmtoolError, UsageError
+from llmtool.model_facts import check_json_file, label_settings
 from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -114,8 +115,6 @@ def is_adapter(name: str) -> bool:
 
 
 def read_adapter(directory: Path) -> dict:
-    from llmtool.models import check_json_file
-
     settings = check_json_file(directory / ADAPTER_CONFIG)
     if not isinstance(settings, dict) or settings.get("peft_type") != "LORA":
         raise LlmtoolError(f"'{directory / ADAPTER_CONFIG}' is not a LoRA adapter config (peft_type LORA); the "
@@ -145,8 +144,6 @@ def base_model_of(directory: Path, settings: dict, base_model: str | None, base_
 
 def label_overrides(directory: Path) -> dict:
     """num_labels/id2label/label2id of a classifier adapter, for building its base model with the right head."""
-    from llmtool.models import check_json_file, label_settings
-
     if not (directory / LABELS).is_file():
         return {}
     id2label = check_json_file(directory / LABELS)["id2label"]

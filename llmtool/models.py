@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llmtool import lora
 from llmtool.errors import LlmtoolError, UsageError
+from llmtool.model_facts import auto_model_class, check_model_files, damaged, task_registry
 from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM, TASKS
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ def _one_line(err: BaseException, limit: int = 240) -> str:
 
 
 def _load_error(name: str, err: Exception, names: Names) -> LlmtoolError:
-    """For Hub ids only: a local directory's problems are reported by `check_model_files` and `_damaged`."""
+    """For Hub ids only: a local directory's problems are reported by `check_model_files` and `damaged`."""
     if _hub_offline():
         return LlmtoolError(
             f"model '{name}' is not a local directory and not in the Hugging Face cache, and the Hub is offline "
@@ -98,53 +99,6 @@ def _load_error(name: str, err: Exception, names: Names) -> LlmtoolError:
             "download it"
         )
     return LlmtoolError(f"could not load model '{name}': {_first_line(err)}")
-
-
-def _damaged(path: Path, what: str) -> LlmtoolError:
-    return LlmtoolError(f"'{path}' {what}; the model directory is damaged: save the model again or copy it anew")
-
-
-def check_json_file(path: Path) -> Any:
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise _damaged(path, f"is not UTF-8 text (byte {err.start})") from None
-    if not text.strip():
-        raise _damaged(path, "is empty")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise _damaged(path, f"is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
-
-
-SAFETENSORS_PROBLEMS = {
-    "header too small": "is empty or cut short",
-    "file not fully covered": "is cut short (truncated)",
-    "header too large": "is not a safetensors file (its header is garbage)",
-    "invalid header": "is not a safetensors file (its header is garbage)",
-}
-
-
-def check_model_files(directory: Path) -> None:
-    """Damage in a local model directory, found before transformers turns it into an obscure error: each JSON file
-    parses, and each safetensors file has a whole header that covers the file exactly (cheap: no tensor is read)."""
-    from safetensors import SafetensorError, safe_open
-
-    config = check_json_file(directory / "config.json")
-    if not isinstance(config, dict):
-        raise _damaged(directory / "config.json", "is not a JSON object")
-    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json",
-                 "model.safetensors.index.json"):
-        if (directory / name).is_file():
-            check_json_file(directory / name)
-    for weights in sorted(directory.glob("*.safetensors")):
-        try:
-            with safe_open(str(weights), framework="pt"):
-                pass
-        except SafetensorError as err:
-            detail = str(err).lower()
-            what = next((v for k, v in SAFETENSORS_PROBLEMS.items() if k in detail), f"is unreadable ({err})")
-            raise _damaged(weights, what) from None
 
 
 def load_config(source: str, trust_remote_code: bool = False, names: Names = Names(), **overrides: Any):
@@ -155,34 +109,21 @@ def load_config(source: str, trust_remote_code: bool = False, names: Names = Nam
         return AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code, **overrides)
     except Exception as err:  # noqa: BLE001 - a local config's problem is named whatever transformers raised
         if Path(source).is_dir():
-            raise _damaged(Path(source) / "config.json", f"is not a valid model config ({_one_line(err)})") from err
+            raise damaged(Path(source) / "config.json", f"is not a valid model config ({_one_line(err)})") from err
         if isinstance(err, (OSError, ValueError)):
             raise _load_error(source, err, names) from err
         raise
 
 
-def label_names(config) -> list[str]:
-    """A classifier config's label names, in the order of its outputs."""
-    return [str(config.id2label[i]) for i in range(len(config.id2label))]
-
-
-def label_settings(labels: list[str]) -> dict:
-    """The config values (num_labels, id2label, label2id) of a classifier head for `labels`, in that order."""
-    return {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
-            "label2id": {name: i for i, name in enumerate(labels)}}
-
-
 def model_config(name: str, trust_remote_code: bool = False, names: Names = Names(), base_model: str | None = None):
     """The config of the model that `name` loads: a local directory (checked for damage), a Hub id, or a LoRA
     adapter's base model, which for a classifier adapter has the adapter's labels and trained head."""
-    from llmtool import lora
-
     if lora.is_adapter(name):
         directory, settings, base, heads = lora.resolve(name, base_model, names.base_model)
         config = model_config(base, trust_remote_code, names)
         if heads:
             config.update(heads)
-            config.architectures = [_task_mapping(CLASSIFICATION)[type(config)].__name__]
+            config.architectures = [task_registry(CLASSIFICATION)[type(config)].__name__]
         return config
     source = resolve_source(name, names)
     if Path(source).is_dir():
@@ -203,8 +144,6 @@ def _architecture_task(name: str, config) -> str | None:
 
 def infer_task(config, names: Names = Names()) -> str:
     """The task a checkpoint is for, from its config: encoder-decoder, classifier, encoder, or decoder."""
-    from transformers import MODEL_FOR_CAUSAL_LM_MAPPING
-
     saved = [_architecture_task(a, config) for a in config.architectures or []]
     if getattr(config, "is_encoder_decoder", False):
         return SEQ2SEQ_LM
@@ -214,26 +153,16 @@ def infer_task(config, names: Names = Names()) -> str:
         return CLASSIFICATION
     if CAUSAL_LM in saved:
         return CAUSAL_LM
-    if type(config) in MODEL_FOR_CAUSAL_LM_MAPPING:
+    if type(config) in task_registry(CAUSAL_LM):
         return CAUSAL_LM
     raise UsageError(f"cannot tell what task a '{config.model_type}' model is for; set {names.task} "
                      f"({', '.join(TASKS)})")
 
 
-def _task_mapping(task: str):
-    import transformers
-
-    return {
-        CAUSAL_LM: transformers.MODEL_FOR_CAUSAL_LM_MAPPING,
-        SEQ2SEQ_LM: transformers.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING,
-        CLASSIFICATION: transformers.MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING,
-    }[task]
-
-
 def head_status(config, task: str) -> str:
     """HEAD_SAVED when the checkpoint was saved with `task`'s head (or, saved without architectures, is naturally
     for it), HEAD_NEW when transformers would add an untrained one, HEAD_NONE when the family has no such head."""
-    if type(config) not in _task_mapping(task):
+    if type(config) not in task_registry(task):
         return HEAD_NONE
     if not config.architectures:
         return HEAD_SAVED if infer_task(config) == task else HEAD_NEW
@@ -241,7 +170,7 @@ def head_status(config, task: str) -> str:
 
 
 def possible_tasks(config) -> list[str]:
-    return [task for task in TASKS if type(config) in _task_mapping(task)]
+    return [task for task in TASKS if type(config) in task_registry(task)]
 
 
 def check_task(name: str, config, task: str, allow_new_head: bool, names: Names = Names()) -> None:
@@ -292,16 +221,6 @@ def select_dtype(requested: str, device: "torch.device") -> "torch.dtype":
     return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[requested]
 
 
-def auto_model_class(task: str):
-    import transformers
-
-    return {
-        CAUSAL_LM: transformers.AutoModelForCausalLM,
-        SEQ2SEQ_LM: transformers.AutoModelForSeq2SeqLM,
-        CLASSIFICATION: transformers.AutoModelForSequenceClassification,
-    }[task]
-
-
 def load_tokenizer(source: str, trust_remote_code: bool = False, names: Names = Names()):
     """The tokenizer of a local directory or Hub id; one with no vocabulary (files missing or emptied) is refused."""
     from transformers import AutoTokenizer
@@ -336,11 +255,11 @@ def _check_loading_info(source: str, model, info: dict, head: str) -> None:
         return  # a new head is missing by design; Hub checkpoints are left to transformers' own report
     missing, unexpected = sorted(info.get("missing_keys", [])), sorted(info.get("unexpected_keys", []))
     if missing:
-        raise _damaged(Path(source), f"lacks {len(missing)} weights that its config.json needs (e.g. "
+        raise damaged(Path(source), f"lacks {len(missing)} weights that its config.json needs (e.g. "
                                      f"'{missing[0]}'), so the weights file is damaged or from another model")
     expected = len(model.state_dict())
     if len(unexpected) > UNEXPECTED_WEIGHTS_LIMIT * (expected + len(unexpected)):
-        raise _damaged(Path(source), f"holds {len(unexpected)} weights that its config.json does not describe (e.g. "
+        raise damaged(Path(source), f"holds {len(unexpected)} weights that its config.json does not describe (e.g. "
                                      f"'{unexpected[0]}'), so config.json and the weights disagree")
 
 
@@ -365,21 +284,11 @@ def load_model(
     loads its base model (`base_model`, else the one it records) with the adapter merged in."""
     from transformers.utils import logging as hf_logging
 
-    from llmtool import lora
-
     hf_logging.disable_progress_bar()  # per-tensor "Loading weights" bars are noise on a CLI's stderr
     if lora.is_adapter(name):
-        # a classifier adapter brings its head (`heads`): the base has none
-        directory, settings, base, heads = lora.resolve(name, base_model, names.base_model)
-        task = task or lora.adapter_task(settings)
-        loaded = load_model(base, task=task, allowed_tasks=allowed_tasks, verb=verb, device=device, dtype=dtype,
-                            trust_remote_code=trust_remote_code, allow_new_head=allow_new_head or bool(heads),
-                            names=names, **{**heads, **config_overrides})
-        loaded.model = lora.attach(loaded.model, directory).eval()
-        if (directory / "tokenizer_config.json").is_file():
-            loaded.tokenizer = load_tokenizer(str(directory), trust_remote_code, names)
-        loaded.source = str(directory)
-        return loaded
+        return _load_adapter(name, task=task, allowed_tasks=allowed_tasks, verb=verb, device=device, dtype=dtype,
+                             trust_remote_code=trust_remote_code, allow_new_head=allow_new_head, names=names,
+                             base_model=base_model, **config_overrides)
     source = resolve_source(name, names)
     if task is not None and task not in TASKS:
         raise UsageError(f"unknown task '{task}' ({names.task}); choose one of {', '.join(TASKS)}")
@@ -393,15 +302,39 @@ def load_model(
         raise UsageError(f"model '{name}' is a {config.model_type} {task} model ({how}), but {verb} needs one of: "
                          f"{', '.join(allowed_tasks)}")
     check_task(name, config, task, allow_new_head, names)
-    head = head_status(config, task)
     torch_device = select_device(device)
     torch_dtype = select_dtype(dtype, torch_device)
     tokenizer = load_tokenizer(source, trust_remote_code, names)
+    model = _weights(name, source, config, task, torch_dtype, trust_remote_code, allow_new_head, names)
+    model.to(torch_device).eval()
+    return LoadedModel(model=model, tokenizer=tokenizer, task=task, device=torch_device, source=source)
+
+
+def _load_adapter(name: str, *, task: str | None, base_model: str | None, names: Names, allow_new_head: bool,
+                  trust_remote_code: bool, **options: Any) -> LoadedModel:
+    """A LoRA adapter directory: its base model (a classifier adapter brings its head: the base has none), the
+    adapter merged in, and the adapter's own tokenizer where it saved one."""
+    directory, settings, base, heads = lora.resolve(name, base_model, names.base_model)
+    loaded = load_model(base, task=task or lora.adapter_task(settings), trust_remote_code=trust_remote_code,
+                        allow_new_head=allow_new_head or bool(heads), names=names, **{**heads, **options})
+    loaded.model = lora.attach(loaded.model, directory).eval()
+    if (directory / "tokenizer_config.json").is_file():
+        loaded.tokenizer = load_tokenizer(str(directory), trust_remote_code, names)
+    loaded.source = str(directory)
+    return loaded
+
+
+def _weights(name: str, source: str, config, task: str, dtype, trust_remote_code: bool, allow_new_head: bool,
+             names: Names):
+    """The model's weights through its task's Auto class, safetensors only; a damaged or foreign weights file
+    is one clear error, and so is a checkpoint that leaves weights of its saved head unfilled."""
+    from transformers.utils import logging as hf_logging
+
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the load report is checked below and said in one line, not as a table
     try:
         model, info = auto_model_class(task).from_pretrained(
-            source, config=config, dtype=torch_dtype, trust_remote_code=trust_remote_code,
+            source, config=config, dtype=dtype, trust_remote_code=trust_remote_code,
             use_safetensors=True, output_loading_info=True, ignore_mismatched_sizes=allow_new_head,
         )
     except (OSError, ValueError, RuntimeError) as err:
@@ -412,12 +345,11 @@ def load_model(
             ) from err
         if Path(source).is_dir():
             if "mismatched" in str(err).lower():
-                raise _damaged(Path(source), "holds weights whose shapes differ from what its config.json "
-                                             "describes") from err
-            raise _damaged(Path(source), f"could not be loaded ({_first_line(err)})") from err
+                raise damaged(Path(source), "holds weights whose shapes differ from what its config.json "
+                                            "describes") from err
+            raise damaged(Path(source), f"could not be loaded ({_first_line(err)})") from err
         raise _load_error(name, err, names) from err
     finally:
         hf_logging.set_verbosity(verbosity)
-    _check_loading_info(source, model, info, head)
-    model.to(torch_device).eval()
-    return LoadedModel(model=model, tokenizer=tokenizer, task=task, device=torch_device, source=source)
+    _check_loading_info(source, model, info, head_status(config, task))
+    return model

@@ -12,6 +12,7 @@ ranks them).
 from __future__ import annotations
 
 from llmtool.errors import UsageError
+from llmtool.layers import layer_lists, student_from_teacher
 
 # Per family: the layer-relative names of the MLP's up projections (any that exist), its down projection, and the
 # config key of the MLP width.
@@ -25,8 +26,6 @@ MLP_LAYOUT = {
 
 def _layers(model):
     """Every transformer layer of the model, stack by stack."""
-    from llmtool.distillation import layer_lists
-
     return [layer for stack in layer_lists(model) for layer in model.get_submodule(stack)]
 
 
@@ -153,8 +152,6 @@ def prune(model, batches, device, drop_layers: int, mlp_keep: float):
     """A pruned copy of `model`: `drop_layers` layers fewer and MLPs at `mlp_keep` of their width, both chosen
     from activations on `batches`. Returns (pruned model, kept layer numbers, MLP width)."""
     import copy
-
-    from llmtool.distillation import student_from_teacher
 
     importance, activity = measure(model, batches, device)
     n = model.config.num_hidden_layers

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Iterable
 
 from llmtool.errors import UsageError
+from llmtool.model_facts import auto_model_class, position_limit
+from llmtool.models import infer_task
 
 TOKENIZER_KIND = {"gpt2": "bpe", "bert": "wordpiece", "distilbert": "wordpiece", "t5": "unigram"}
 
@@ -105,8 +107,6 @@ def config_problem(settings: dict, vocab_size: int) -> str | None:
     from transformers import AutoConfig
     from transformers.utils import logging as hf_logging
 
-    from llmtool.models import auto_model_class, infer_task
-
     settings = dict(settings)
     model_type = settings.pop("model_type")
     if "vocab_size" in settings:
@@ -129,10 +129,9 @@ def config_problem(settings: dict, vocab_size: int) -> str | None:
 
 
 def max_positions(settings: dict) -> int:
-    for key in ("n_positions", "max_position_embeddings"):
-        if key in settings:
-            return int(settings[key])
-    return 512  # T5 has relative positions; 512 is its usual training length
+    """The length a tokenizer for a from-scratch config states: the model's positions, else (T5's relative
+    positions) 512, its usual training length."""
+    return position_limit(settings) or 512
 
 
 def build_from_scratch(settings: dict, texts: list[str], out_dir: Path, vocab_size: int, seed: int = 0,
@@ -140,8 +139,6 @@ def build_from_scratch(settings: dict, texts: list[str], out_dir: Path, vocab_si
     """Train a tokenizer on `texts`, initialise a model from `settings`, save both to `out_dir`."""
     import torch
     from transformers.utils import logging as hf_logging
-
-    from llmtool.models import auto_model_class, infer_task
 
     hf_logging.disable_progress_bar()
 

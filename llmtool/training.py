@@ -1,12 +1,16 @@
-"""The training engine every recipe verb runs on: `run` sets up the accelerator and the output directory, asks the
-verb for a `Job` (model, data, and the loss to minimise), then `fit` runs the step loop and the final model is
-written. `finetune` and `distill` differ only in the job they hand over.
+"""The training engine every recipe verb runs on. The verb opens a `Run` (the accelerator, the output directory
+and its lock, the resume point, the seed), builds its `Job` (model, data, and the loss to minimise) with what the
+run offers, and hands it to `Run.fit`, which trains, reports and writes the final model:
 
-The loop reads top to bottom: for each optimizer step take the step's examples (the same for any number of
-processes), run this process's micro-batches, step, log, evaluate, checkpoint. The loss of a step is its sum over
-every target in the global batch divided by their count, so 1 process and N processes (and any gradient
-accumulation) optimise the same objective. Step losses stay on the device until they are logged (or a checkpoint
-or evaluation is due): reading one is a device sync, and the GPU should not wait on the host each step.
+    with training.Run(recipe.train, recipe.output_dir, verb="finetune", recipe=recipe.to_dict(), ...) as run:
+        result = run.fit(build_job(recipe, run))
+
+`finetune` and `distill` differ only in the job they hand over. The loop (`fit`) reads top to bottom: for each
+optimizer step take the step's examples (the same for any number of processes), run this process's
+micro-batches, step, then log, evaluate, stop early, checkpoint. The loss of a step is its sum over every target in
+the global batch divided by their count, so 1 process and N processes (and any gradient accumulation) optimise the
+same objective. Step losses stay on the device until they are logged (or a checkpoint or evaluation is due):
+reading one is a device sync, and the GPU should not wait on the host each step.
 """
 
 from __future__ import annotations
@@ -49,6 +53,9 @@ class Job:
     # across processes and checkpointed, never part of the saved model. The loop replaces it with its prepared
     # form, so a loss should read `job.aux` when it runs.
     aux: Any = None
+    group_by_length: bool = True  # steps of similar lengths (see data.StepBatches)
+    fixed_length: bool = False  # every batch has one length (packing, padding to the maximum): a static compile
+    max_new_tokens: int = 64  # seq2seq validation: the longest generated answer
 
 
 @dataclass
@@ -65,64 +72,100 @@ class TrainResult:
     report: dict = field(default_factory=dict)  # the verb's end report (distill: teacher vs student)
 
 
-Setup = Callable[[Any, RunDirectory, "Path | None", Progress], Job]
-
-
 # ---------------------------------------------------------------- the run around the loop
 
 
-def run(recipe, verb: str, setup: Setup, *, inputs: dict[str, str | None], overwrite: bool = False,
-        resume: bool = False, progress: Progress | None = None) -> TrainResult:
-    """Run a recipe to the end. The output directory is checked and locked before anything loads; with
-    `overwrite`, the previous run is replaced only once this one has finished. `inputs` (recipe key -> path) are
-    the files the run reads: none may lie inside a directory that --overwrite replaces."""
-    import torch
-    from accelerate import Accelerator
+class Run:
+    """One training run's surroundings, opened by the verb before it builds its job. On entering: the inputs are
+    checked against --overwrite, the accelerator starts, the output directory is checked and locked (before
+    anything loads), the newest good checkpoint is found when resuming, and the seed is set (the same initial
+    weights on every process). `fit` trains the verb's job and writes the final model. On leaving: a finished
+    run takes the output directory's place (with `overwrite`, the previous run is replaced only now); an
+    unfinished one leaves the previous run as it was. `inputs` (recipe key -> path) are the files the run reads:
+    none may lie inside a directory that --overwrite replaces.
 
-    progress = progress or Progress()
-    if overwrite:
-        _check_inputs_outside(recipe.output_dir, inputs)
-    # Without a GPU, cpu=True is what lets Accelerate see a torchrun/accelerate launch as multi-process (gloo).
-    on_cpu = not torch.cuda.is_available() and not torch.backends.mps.is_available()
-    accelerator = Accelerator(mixed_precision=mixed_precision(recipe.train.precision), cpu=on_cpu)
-    run_dir = RunDirectory(Path(recipe.output_dir), overwrite=overwrite, resume=resume or recipe.resume,
-                           main=accelerator.is_main_process)
-    try:
-        accelerator.wait_for_everyone()  # every process has seen the directory before anything is written
-        result = _run(recipe, verb, setup, accelerator, run_dir, progress)
-        run_dir.commit()
+    What a job may use: `accelerator`, `out` (the output directory), `checkpoint` (the one being resumed, or
+    None) and `progress`."""
+
+    def __init__(self, train, output_dir: str, *, verb: str, recipe: dict, inputs: dict[str, str | None],
+                 overwrite: bool = False, resume: bool = False, progress: Progress | None = None):
+        self.train, self.output_dir, self.verb, self.recipe = train, output_dir, verb, recipe
+        self.inputs, self.overwrite, self.resume = inputs, overwrite, resume
+        self.progress = progress or Progress()
+        self.accelerator = None
+        self.directory: RunDirectory | None = None
+        self.checkpoint: Path | None = None
+        self._finished = False
+
+    @property
+    def out(self) -> Path:
+        return self.directory.out
+
+    def __enter__(self) -> "Run":
+        import torch
+        from accelerate import Accelerator
+
+        if self.overwrite:
+            _check_inputs_outside(self.output_dir, self.inputs)
+        # Without a GPU, cpu=True is what lets Accelerate see a torchrun/accelerate launch as multi-process (gloo).
+        on_cpu = not torch.cuda.is_available() and not torch.backends.mps.is_available()
+        self.accelerator = Accelerator(mixed_precision=mixed_precision(self.train.precision), cpu=on_cpu)
+        try:
+            self.directory = RunDirectory(Path(self.output_dir), overwrite=self.overwrite, resume=self.resume,
+                                          main=self.accelerator.is_main_process)
+            self.accelerator.wait_for_everyone()  # every process has seen the directory before anything is written
+            _quiet_library_progress()
+            self.checkpoint = _resume_point(self.directory, self.accelerator, self.progress)
+            from transformers import set_seed
+
+            set_seed(self.train.seed)  # the same initial weights on every process
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def fit(self, job: Job) -> TrainResult:
+        """Train the job to the end, then its report and the final model (see `fit` and `write_final`)."""
+        from transformers import set_seed
+
+        accelerator = self.accelerator
+        set_seed(self.train.seed + accelerator.process_index)  # dropout: its own stream on each process
+        self.directory.create()  # only now, with data and model ready, is anything written
+        accelerator.wait_for_everyone()
+        result = fit(job, self.train, accelerator, self.directory, self.checkpoint, self.progress)
+        if job.report is not None:
+            result.report = job.report(accelerator, job.model)
+        write_final(accelerator, job, self.recipe, self.verb, self.directory, {
+            "steps": result.steps, "train_loss": result.train_loss, "eval": result.eval,
+            "stopped_early": result.stopped_early, **({"report": result.report} if result.report else {}),
+        })
+        self._finished = True
         return result
-    except BaseException:
-        run_dir.abandon()
-        raise
-    finally:
-        run_dir.release()
-        accelerator.end_training()
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        import torch
+
+        try:
+            if self.directory is not None:
+                if exc_type is None and self._finished:
+                    self.directory.commit()
+                else:
+                    self.directory.abandon()
+        finally:
+            if self.directory is not None:
+                self.directory.release()
+            self.accelerator.end_training()
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                torch.distributed.destroy_process_group()
 
 
-def _run(recipe, verb: str, setup: Setup, accelerator, run_dir: RunDirectory, progress: Progress) -> TrainResult:
+def _quiet_library_progress() -> None:
+    """The run has its own progress bar; per-map and per-tensor bars would drown it."""
     import datasets
-    from transformers import set_seed
     from transformers.utils import logging as hf_logging
 
-    datasets.disable_progress_bars()  # the run has its own progress bar; per-map bars would drown it
+    datasets.disable_progress_bars()
     hf_logging.disable_progress_bar()
-    checkpoint = _resume_point(run_dir, accelerator, progress)
-    set_seed(recipe.train.seed)  # the same initial weights on every process
-    job = setup(accelerator, run_dir, checkpoint, progress)
-    set_seed(recipe.train.seed + accelerator.process_index)  # dropout: its own stream on each process
-    run_dir.create()  # only now, with data and model ready, is anything written
-    accelerator.wait_for_everyone()
-    result = fit(job, recipe, accelerator, run_dir, checkpoint, progress)
-    if job.report is not None:
-        result.report = job.report(accelerator, job.model)
-    write_final(accelerator, job, recipe, verb, run_dir, {
-        "steps": result.steps, "train_loss": result.train_loss, "eval": result.eval,
-        "stopped_early": result.stopped_early, **({"report": result.report} if result.report else {}),
-    })
-    return result
 
 
 def _check_inputs_outside(output_dir: str, inputs: dict[str, str | None]) -> None:
@@ -225,166 +268,212 @@ class _StepLosses:
         return losses
 
 
-def fit(job: Job, recipe, accelerator, run_dir: RunDirectory, checkpoint: Path | None,
+def fit(job: Job, train, accelerator, run_dir: RunDirectory, checkpoint: Path | None,
         progress: Progress) -> TrainResult:
     """The step loop: gradient accumulation, many processes, mixed precision, a non-finite-loss guard, progress,
-    logs, evaluation, early stopping, checkpoints and exact resume, for whatever loss the job brings."""
-    import torch
-    from transformers import get_scheduler
-
-    train_cfg, data_cfg = recipe.train, recipe.data
-    task, tokenizer, collator = job.task, job.tokenizer, job.collator
-    train_set, validation_set = job.train_set, job.validation_set
-    work = run_dir.work
-    main = accelerator.is_main_process
-    world = accelerator.num_processes
-    step_size = train_cfg.batch_size * world * train_cfg.gradient_accumulation
-    lengths, n_targets = data_lib.column(train_set, "length"), data_lib.column(train_set, "n_targets")
-    train_inputs = data_lib.model_inputs(train_set)
-    plan = data_lib.StepBatches(lengths, step_size, train_cfg.seed, data_cfg.group_by_length)
-    if len(plan) == 0:
-        raise LlmtoolError(f"the training data has {len(train_set)} rows, fewer than one step's batch of {step_size} "
-                           "(batch_size x processes x gradient_accumulation); lower train.batch_size")
-    total_steps = job.max_steps if job.max_steps is not None else train_cfg.max_steps or train_cfg.epochs * len(plan)
-    warmup = train_cfg.warmup_steps or int(train_cfg.warmup_ratio * total_steps)
-
-    model = job.model
-    trainable = sum(p.numel() for p in _trainable([model, job.aux]))
-    optimizer = optimizer_for([model, job.aux], train_cfg, accelerator.device)
-    scheduler = get_scheduler(train_cfg.scheduler, optimizer, num_warmup_steps=warmup,
-                              num_training_steps=total_steps)
-    if job.aux is not None:
-        model, job.aux, optimizer = accelerator.prepare(model, job.aux, optimizer)
-    else:
-        model, optimizer = accelerator.prepare(model, optimizer)
-    if train_cfg.compile:
-        # In place, so saving, generation and adapters see the same module; shapes vary unless every batch is
-        # padded to one length (packing, pad_to_max_length), and a dynamic graph saves a compile per shape.
-        fixed = data_cfg.packing or data_cfg.pad_to_max_length
-        accelerator.unwrap_model(model).compile(dynamic=not fixed)
-    job.model = model
-    state = {"step": 0, "best_eval_loss": None, "evals_without_improvement": 0}
-    if checkpoint is not None:
-        aux = accelerator.unwrap_model(job.aux) if job.aux is not None else None
-        state = checkpoints.load_state(checkpoint, optimizer, scheduler, accelerator.process_index, aux)
-    start_step = state["step"]
-    log = RunLog(work, task, start_step, enabled=main)
-    if main:
-        progress.start(total_steps, start_step)
-        if checkpoint is not None:
-            progress.message(f"resuming from {checkpoint} (step {start_step})")
-
-    step = start_step
-    losses = _StepLosses(accelerator)
-    window: list[float] = []  # read losses of the steps since the last log line
-    window_tokens = 0
-    window_start = run_start = time.perf_counter()
-    run_tokens, run_paused = 0, 0.0
-    last_train_loss = None
-    eval_results: dict = {}
-    stopped_early = False
-    eval_every = train_cfg.eval_every or len(plan)
-
-    def read_losses() -> None:
-        for at, loss in losses.read():
-            if not math.isfinite(loss):
-                raise _non_finite(loss, at, step, run_dir)
-            window.append(loss)
-
+    logs, evaluation, early stopping, checkpoints and exact resume, for whatever loss the job brings. `train` is
+    the recipe's train section."""
+    loop = _Loop(job, train, accelerator, run_dir, progress, checkpoint)
     try:
-        while step < total_steps and not stopped_early:
-            epoch, position = divmod(step, len(plan))
-            for step_indices in plan.epoch(epoch)[position:]:
-                items = sum(n_targets[i] for i in step_indices)
-                step_tokens = sum(lengths[i] for i in step_indices)
-                micro = data_lib.micro_batches(step_indices, accelerator.process_index, world,
-                                               train_cfg.gradient_accumulation)
-                local_loss = torch.zeros((), dtype=torch.float64, device=accelerator.device)
-                for m, indices in enumerate(micro):
-                    batch = collator(train_inputs, indices).to(accelerator.device)
-                    sync = nullcontext() if m == len(micro) - 1 else accelerator.no_sync(model)
-                    with sync, accelerator.autocast():
-                        loss_sum = job.loss(model, batch)
-                    # DDP averages gradients over processes; scaling by `world` makes them those of the global mean.
-                    accelerator.backward(loss_sum * world / items)
-                    local_loss += loss_sum.detach()
-                if train_cfg.max_grad_norm:
-                    accelerator.clip_grad_norm_(_trainable([model, job.aux]), train_cfg.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                losses.add(local_loss, items, step)
-                run_tokens += step_tokens
-                window_tokens += step_tokens
-                lr = scheduler.get_last_lr()[0]
-                logging = step % train_cfg.log_every == 0 or step == total_steps
-                evaluating = validation_set is not None and (step % eval_every == 0 or step == total_steps)
-                saving = bool(train_cfg.save_every) and step % train_cfg.save_every == 0 and step < total_steps
-                if logging or evaluating or saving:
-                    read_losses()  # before anything is evaluated or saved: a non-finite loss stops here
-                if main:
-                    elapsed = time.perf_counter() - window_start
-                    progress.step(step, window[-1] if logging else None, lr,
-                                  window_tokens / elapsed if elapsed else 0.0)
-
-                if logging:
-                    elapsed = time.perf_counter() - window_start
-                    last_train_loss = sum(window) / len(window)
-                    log.write(step, epoch=round(step / len(plan), 4), train_loss=last_train_loss, lr=lr,
-                              tokens_per_second=window_tokens / elapsed if elapsed else None)
-                    window, window_tokens = [], 0
-                    window_start = time.perf_counter()
-
-                pause_start = time.perf_counter()  # evaluation and checkpoints do not count in tokens/s
-                if evaluating:
-                    eval_results = evaluation.evaluate_model(
-                        task, model, tokenizer, validation_set, collator,
-                        train_cfg.eval_batch_size or train_cfg.batch_size, accelerator, data_cfg.max_target_length)
-                    log.write(step, epoch=round(step / len(plan), 4), **eval_results)
-                    if main:
-                        progress.message(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in eval_results.items()))
-                    best = state["best_eval_loss"]
-                    if best is None or eval_results["eval_loss"] < best:
-                        state["best_eval_loss"], state["evals_without_improvement"] = eval_results["eval_loss"], 0
-                    else:
-                        state["evals_without_improvement"] += 1
-                    patience = train_cfg.early_stopping_patience
-                    if patience is not None and state["evals_without_improvement"] >= patience:
-                        stopped_early = True
-                        if main:
-                            progress.message(f"early stop at step {step}: no better validation loss in {patience} "
-                                             "evaluations")
-
-                if saving:
-                    state["step"] = step
-                    checkpoints.save(accelerator, model, tokenizer, optimizer, scheduler, state, work,
-                                     train_cfg.keep_checkpoints, job.aux)
-                paused = time.perf_counter() - pause_start
-                window_start += paused
-                run_paused += paused
-                if step >= total_steps or stopped_early:
+        while not loop.finished:
+            epoch, position = divmod(loop.step, len(loop.plan))
+            for step_indices in loop.plan.epoch(epoch)[position:]:
+                loop.train_step(step_indices)
+                loop.after_step()
+                if loop.finished:
                     break
-        read_losses()  # an early stop between log lines: its steps are checked too
+        loop.read_losses()  # an early stop between log lines: its steps are checked too
     except KeyboardInterrupt:
-        if main:
-            progress.stop()
-        raise _interrupted(step, total_steps, run_dir) from None
+        loop.stop_progress()
+        raise _interrupted(loop.step, loop.total_steps, run_dir) from None
+    return loop.result(checkpoint)
 
-    seconds = time.perf_counter() - run_start
-    if main:
-        progress.stop()
-    if window:
-        last_train_loss = sum(window) / len(window)
-    log.close()
-    if main:
-        log.plot(work / LOSS_PNG)
-    return TrainResult(
-        output_dir=str(run_dir.out), steps=step, train_loss=last_train_loss, eval=eval_results,
-        resumed_from=start_step if checkpoint is not None else None, stopped_early=stopped_early,
-        seconds=seconds, tokens_per_second=run_tokens / (seconds - run_paused) if seconds > run_paused else 0.0,
-        trainable_parameters=trainable,
-    )
+
+class _Loop:
+    """One `fit`'s set-up and state: the step plan, the prepared model, optimizer and schedule, the step losses not
+    yet read, the logging window, the early-stopping record, and what the result reports."""
+
+    def __init__(self, job: Job, train, accelerator, run_dir: RunDirectory, progress: Progress,
+                 checkpoint: Path | None):
+        self.job, self.train, self.accelerator, self.run_dir, self.progress = job, train, accelerator, run_dir, progress
+        self.main, self.world = accelerator.is_main_process, accelerator.num_processes
+        self._setup_plan()
+        self._setup_optimization()
+        self.state = {"step": 0, "best_eval_loss": None, "evals_without_improvement": 0}  # what checkpoints keep
+        if checkpoint is not None:
+            aux = accelerator.unwrap_model(job.aux) if job.aux is not None else None
+            self.state = checkpoints.load_state(checkpoint, self.optimizer, self.scheduler,
+                                                accelerator.process_index, aux)
+        self.start_step = self.step = self.state["step"]
+        self.log = RunLog(run_dir.work, job.task, self.start_step, enabled=self.main)
+        if self.main:
+            progress.start(self.total_steps, self.start_step)
+            if checkpoint is not None:
+                progress.message(f"resuming from {checkpoint} (step {self.start_step})")
+        self.losses = _StepLosses(accelerator)
+        self.window: list[float] = []  # read losses of the steps since the last log line
+        self.window_tokens = 0
+        self.window_start = self.run_start = time.perf_counter()
+        self.run_tokens, self.run_paused = 0, 0.0
+        self.last_train_loss: float | None = None
+        self.eval_results: dict = {}
+        self.stopped_early = False
+
+    def _setup_plan(self) -> None:
+        """Which examples make each step, how many steps the run takes, and when it evaluates."""
+        job, train = self.job, self.train
+        step_size = train.batch_size * self.world * train.gradient_accumulation
+        self.lengths = data_lib.column(job.train_set, "length")
+        self.n_targets = data_lib.column(job.train_set, "n_targets")
+        self.inputs = data_lib.model_inputs(job.train_set)
+        self.plan = data_lib.StepBatches(self.lengths, step_size, train.seed, job.group_by_length)
+        if len(self.plan) == 0:
+            raise LlmtoolError(f"the training data has {len(job.train_set)} rows, fewer than one step's batch of "
+                               f"{step_size} (batch_size x processes x gradient_accumulation); lower train.batch_size")
+        self.total_steps = job.max_steps if job.max_steps is not None else train.max_steps or train.epochs * len(self.plan)
+        self.eval_every = train.eval_every or len(self.plan)
+
+    def _setup_optimization(self) -> None:
+        """AdamW and the learning-rate schedule over what trains; model (and aux) prepared for the processes and
+        precision, and compiled when asked."""
+        from transformers import get_scheduler
+
+        job, train, accelerator = self.job, self.train, self.accelerator
+        warmup = train.warmup_steps or int(train.warmup_ratio * self.total_steps)
+        self.trainable = sum(p.numel() for p in _trainable([job.model, job.aux]))
+        optimizer = optimizer_for([job.model, job.aux], train, accelerator.device)
+        self.scheduler = get_scheduler(train.scheduler, optimizer, num_warmup_steps=warmup,
+                                       num_training_steps=self.total_steps)
+        if job.aux is not None:
+            self.model, job.aux, self.optimizer = accelerator.prepare(job.model, job.aux, optimizer)
+        else:
+            self.model, self.optimizer = accelerator.prepare(job.model, optimizer)
+        if train.compile:
+            # In place, so saving, generation and adapters see the same module; shapes vary unless every batch is
+            # padded to one length, and a dynamic graph saves a compile per shape.
+            accelerator.unwrap_model(self.model).compile(dynamic=not job.fixed_length)
+        job.model = self.model
+
+    @property
+    def finished(self) -> bool:
+        return self.step >= self.total_steps or self.stopped_early
+
+    def train_step(self, step_indices: list[int]) -> None:
+        """One optimizer step over the step's examples: this process's micro-batches, then the update."""
+        import torch
+
+        job, accelerator, model = self.job, self.accelerator, self.model
+        items = sum(self.n_targets[i] for i in step_indices)
+        step_tokens = sum(self.lengths[i] for i in step_indices)
+        micro = data_lib.micro_batches(step_indices, accelerator.process_index, self.world,
+                                       self.train.gradient_accumulation)
+        local_loss = torch.zeros((), dtype=torch.float64, device=accelerator.device)
+        for m, indices in enumerate(micro):
+            batch = job.collator(self.inputs, indices).to(accelerator.device)
+            sync = nullcontext() if m == len(micro) - 1 else accelerator.no_sync(model)
+            with sync, accelerator.autocast():
+                loss_sum = job.loss(model, batch)
+            # DDP averages gradients over processes; scaling by `world` makes them those of the global mean.
+            accelerator.backward(loss_sum * self.world / items)
+            local_loss += loss_sum.detach()
+        if self.train.max_grad_norm:
+            accelerator.clip_grad_norm_(_trainable([model, job.aux]), self.train.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        self.losses.add(local_loss, items, self.step)
+        self.run_tokens += step_tokens
+        self.window_tokens += step_tokens
+
+    def after_step(self) -> None:
+        """What follows a step when it is due: the progress bar, a log line, an evaluation (and the early-stopping
+        verdict), a checkpoint. Evaluation and checkpoints do not count in tokens/s."""
+        step, train = self.step, self.train
+        lr = self.scheduler.get_last_lr()[0]
+        logging = step % train.log_every == 0 or step == self.total_steps
+        evaluating = self.job.validation_set is not None and (step % self.eval_every == 0 or step == self.total_steps)
+        saving = bool(train.save_every) and step % train.save_every == 0 and step < self.total_steps
+        if logging or evaluating or saving:
+            self.read_losses()  # before anything is evaluated or saved: a non-finite loss stops here
+        if self.main:
+            elapsed = time.perf_counter() - self.window_start
+            self.progress.step(step, self.window[-1] if logging else None, lr,
+                               self.window_tokens / elapsed if elapsed else 0.0)
+        if logging:
+            self._log(lr)
+        pause_start = time.perf_counter()
+        if evaluating:
+            self._evaluate()
+        if saving:
+            self.state["step"] = step
+            checkpoints.save(self.accelerator, self.model, self.job.tokenizer, self.optimizer, self.scheduler,
+                             self.state, self.run_dir.work, train.keep_checkpoints, self.job.aux)
+        paused = time.perf_counter() - pause_start
+        self.window_start += paused
+        self.run_paused += paused
+
+    def read_losses(self) -> None:
+        """The pending step losses into the logging window; the first non-finite one stops the run."""
+        for at, loss in self.losses.read():
+            if not math.isfinite(loss):
+                raise _non_finite(loss, at, self.step, self.run_dir)
+            self.window.append(loss)
+
+    def _epoch(self) -> float:
+        return round(self.step / len(self.plan), 4)
+
+    def _log(self, lr: float) -> None:
+        elapsed = time.perf_counter() - self.window_start
+        self.last_train_loss = sum(self.window) / len(self.window)
+        self.log.write(self.step, epoch=self._epoch(), train_loss=self.last_train_loss, lr=lr,
+                       tokens_per_second=self.window_tokens / elapsed if elapsed else None)
+        self.window, self.window_tokens = [], 0
+        self.window_start = time.perf_counter()
+
+    def _evaluate(self) -> None:
+        """The shared evaluation on the validation rows, logged; early stopping counts evaluations without a
+        better validation loss."""
+        job, train, step = self.job, self.train, self.step
+        self.eval_results = evaluation.evaluate_model(
+            job.task, self.model, job.tokenizer, job.validation_set, job.collator,
+            train.eval_batch_size or train.batch_size, self.accelerator, job.max_new_tokens)
+        self.log.write(step, epoch=self._epoch(), **self.eval_results)
+        if self.main:
+            self.progress.message(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in self.eval_results.items()))
+        state = self.state
+        if state["best_eval_loss"] is None or self.eval_results["eval_loss"] < state["best_eval_loss"]:
+            state["best_eval_loss"], state["evals_without_improvement"] = self.eval_results["eval_loss"], 0
+        else:
+            state["evals_without_improvement"] += 1
+        patience = train.early_stopping_patience
+        if patience is not None and state["evals_without_improvement"] >= patience:
+            self.stopped_early = True
+            if self.main:
+                self.progress.message(f"early stop at step {step}: no better validation loss in {patience} "
+                                      "evaluations")
+
+    def stop_progress(self) -> None:
+        if self.main:
+            self.progress.stop()
+
+    def result(self, checkpoint: Path | None) -> TrainResult:
+        """The run's numbers; the log closed and its loss curve drawn."""
+        seconds = time.perf_counter() - self.run_start
+        self.stop_progress()
+        if self.window:
+            self.last_train_loss = sum(self.window) / len(self.window)
+        self.log.close()
+        if self.main:
+            self.log.plot(self.run_dir.work / LOSS_PNG)
+        training_seconds = seconds - self.run_paused
+        return TrainResult(
+            output_dir=str(self.run_dir.out), steps=self.step, train_loss=self.last_train_loss,
+            eval=self.eval_results, resumed_from=self.start_step if checkpoint is not None else None,
+            stopped_early=self.stopped_early, seconds=seconds,
+            tokens_per_second=self.run_tokens / training_seconds if training_seconds > 0 else 0.0,
+            trainable_parameters=self.trainable,
+        )
 
 
 def _non_finite(loss: float, at: int, step: int, run_dir: RunDirectory) -> LlmtoolError:
@@ -403,7 +492,7 @@ def _non_finite(loss: float, at: int, step: int, run_dir: RunDirectory) -> Llmto
 # ---------------------------------------------------------------- the final model
 
 
-def write_final(accelerator, job: Job, recipe, verb: str, run_dir: RunDirectory, results: dict) -> None:
+def write_final(accelerator, job: Job, recipe: dict, verb: str, run_dir: RunDirectory, results: dict) -> None:
     """The final model, tokenizer, resolved recipe and versions in the run's directory, loadable by pipeline().
     Written to a staging directory first, then moved in file by file: each file lands whole."""
     import yaml
@@ -417,7 +506,7 @@ def write_final(accelerator, job: Job, recipe, verb: str, run_dir: RunDirectory,
                 job.save_extra(accelerator.unwrap_model(job.model), staging)
             header = (f"# llmtool {verb} {out / 'recipe.yaml'}\n"
                       "# The resolved recipe of this run: the command above runs it again.\n")
-            (staging / "recipe.yaml").write_text(header + yaml.safe_dump(recipe.to_dict(), sort_keys=False))
+            (staging / "recipe.yaml").write_text(header + yaml.safe_dump(recipe, sort_keys=False))
             (staging / "versions.json").write_text(json.dumps(library_versions(), indent=2) + "\n")
             (staging / "results.json").write_text(json.dumps(results, indent=2) + "\n")
             checkpoints.fsync_tree(staging)

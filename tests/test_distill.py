@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from llmtool import config, distillation, finetuning, models, runlog
+from llmtool import config, distillation, finetuning, layers, models, runlog
 from llmtool.errors import Interrupted, UsageError
 
 from conftest import ROOT, one_error_line
@@ -91,10 +91,10 @@ def test_a_student_made_from_the_teacher_copies_the_chosen_layers(family, tiny_m
     from llmtool import models
 
     teacher = models.load_model(str(tiny_models(family)), device="cpu", dtype="fp32", allow_new_head=True).model
-    student, kept = distillation.student_from_teacher(teacher, [1])
+    student, kept = layers.student_from_teacher(teacher, [1])
     assert kept == [1] and student.config.num_hidden_layers == 1
     t, s = teacher.state_dict(), student.state_dict()
-    stacks = distillation.layer_lists(teacher)
+    stacks = layers.layer_lists(teacher)
     assert stacks  # found
     for key, value in s.items():
         source = key
@@ -110,10 +110,10 @@ def test_student_layers_out_of_range_or_not_smaller_are_refused(tiny_gpt2):
 
     teacher = models.load_model(str(tiny_gpt2), device="cpu", dtype="fp32").model
     with pytest.raises(UsageError, match=r"student.layers: the teacher has 2 layers \(0 to 1\); \[2\] are not"):
-        distillation.student_from_teacher(teacher, [0, 2])
+        layers.student_from_teacher(teacher, [0, 2])
     with pytest.raises(UsageError, match="makes no smaller student"):
-        distillation.student_from_teacher(teacher, [0, 1])
-    assert distillation.student_from_teacher(teacher, None)[1] == [0]  # every other layer
+        layers.student_from_teacher(teacher, [0, 1])
+    assert layers.student_from_teacher(teacher, None)[1] == [0]  # every other layer
 
 
 # ---------------------------------------------------------------- the run

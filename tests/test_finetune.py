@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from llmtool import checkpoints, config, data, evaluation, finetuning, runlog
+from llmtool import checkpoints, config, data, evaluation, finetuning, recipe_data, runlog
 from llmtool.errors import Interrupted, LlmtoolError
 
 from conftest import ROOT
@@ -121,7 +121,7 @@ def test_packing_fills_blocks_without_padding(tiny_gpt2):
     import datasets
 
     rows = datasets.Dataset.from_dict({"text": ["a b c", "the quick brown fox jumps", "x"] * 20})
-    packed = finetuning.tokenize(recipe, tokenizer, rows, None, None).train
+    packed = recipe_data.tokenize(recipe, tokenizer, rows, None, None).train
     assert all(len(ids) == 16 for ids in packed["input_ids"])
     total = sum(len(ids) + 1 for ids in tokenizer(list(rows["text"]))["input_ids"])  # + one EOS per text
     assert len(packed) == total // 16

@@ -63,6 +63,7 @@ def classify(
       llmtool classify --model ./runs/sentiment --file big.parquet --output labels.jsonl --int8 --batch-size 64
     """
     from llmtool import classification, models
+    from llmtool.model_facts import label_names
     from llmtool.tasks import CLASSIFICATION
 
     _check_options(texts, file, text_column, pair_column, label_column, top_k, all_scores, json_output, output,
@@ -82,7 +83,7 @@ def classify(
     if new_head and models.head_status(lm.model.config, CLASSIFICATION) == models.HEAD_NEW:
         stderr_console().print("Note: the classification head is untrained (--new-head): its labels mean nothing yet",
                                style="yellow", soft_wrap=True, markup=False)
-    names = classification.label_names(lm)
+    names = label_names(lm.model.config)
     if top_k is not None and top_k > len(names):
         raise UsageError(f"--top-k {top_k} is more than the model's {len(names)} labels ({', '.join(names)})")
     _check_max_length(lm, max_length, pair_column is not None)
@@ -226,6 +227,7 @@ def _check_max_length(lm, max_length: int | None, pairs: bool) -> None:
 def _reference_ids(lm, rows, file) -> list[int]:
     """The true labels as the model's label ids; labels it does not know are one error that lists its labels."""
     from llmtool import classification
+    from llmtool.model_facts import label_names
 
     ids = classification.label_ids(lm)
     unknown = sorted({str(v) for v in rows.unique("label")} - set(ids))
@@ -233,7 +235,7 @@ def _reference_ids(lm, rows, file) -> list[int]:
         shown = ", ".join(repr(v) for v in unknown[:10])
         shown += f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
         raise LlmtoolError(f"'{file}' has labels the model does not know in its --label-column: {shown}; the model's "
-                           f"labels are: {', '.join(classification.label_names(lm))}")
+                           f"labels are: {', '.join(label_names(lm.model.config))}")
     return [ids[str(v)] for v in rows["label"]]
 
 

@@ -153,6 +153,7 @@ def _plan(name: str, task: str | None, requested: list[str], trust_remote_code: 
           base_model: str | None) -> _Planned:
     """A model's task (from its config: no weights load) and the metrics it gets, which must fit that task."""
     from llmtool import evaluation, models
+    from llmtool.model_facts import position_limit
 
     config = models.model_config(name, trust_remote_code, MODEL_NAMES, base_model=base_model)
     if task is not None:  # a task the checkpoint has no trained head for is refused before any data loads
@@ -163,7 +164,7 @@ def _plan(name: str, task: str | None, requested: list[str], trust_remote_code: 
     if misfits:
         raise UsageError(f"--metric {', '.join(misfits)} does not fit model '{name}', a {task} model; for it "
                          f"choose from: {', '.join(evaluation.metrics_for(task))}")
-    return _Planned(name, task, metrics, evaluation.model_positions(config))
+    return _Planned(name, task, metrics, position_limit(config))
 
 
 def _input_error(err, name: str, where: str, label_column: str) -> LlmtoolError:

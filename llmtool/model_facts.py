@@ -1,0 +1,121 @@
+"""Facts about a model read from its files and config, each in one place: whether a saved directory is whole
+(every JSON file parses, every safetensors header covers its file), a classifier's label names and the config
+values that set them, the positions a model takes, and the transformers Auto class for each task.
+
+A leaf: it imports no other llmtool module but the task names and errors, so `models`, `lora`, `config` and every
+verb can read these facts without importing each other. Nothing heavy is imported at module level.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from llmtool.errors import LlmtoolError
+from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM
+
+# ---------------------------------------------------------------- a saved model directory is whole
+
+
+def damaged(path: Path, what: str) -> LlmtoolError:
+    return LlmtoolError(f"'{path}' {what}; the model directory is damaged: save the model again or copy it anew")
+
+
+def check_json_file(path: Path) -> Any:
+    """The parsed contents of a JSON file a model directory needs; one clear error when it is not UTF-8, empty or
+    not JSON."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise damaged(path, f"is not UTF-8 text (byte {err.start})") from None
+    if not text.strip():
+        raise damaged(path, "is empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise damaged(path, f"is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
+
+
+SAFETENSORS_PROBLEMS = {
+    "header too small": "is empty or cut short",
+    "file not fully covered": "is cut short (truncated)",
+    "header too large": "is not a safetensors file (its header is garbage)",
+    "invalid header": "is not a safetensors file (its header is garbage)",
+}
+
+
+def check_model_files(directory: Path) -> None:
+    """Damage in a local model directory, found before transformers turns it into an obscure error: each JSON file
+    parses, and each safetensors file has a whole header that covers the file exactly (cheap: no tensor is read)."""
+    from safetensors import SafetensorError, safe_open
+
+    config = check_json_file(directory / "config.json")
+    if not isinstance(config, dict):
+        raise damaged(directory / "config.json", "is not a JSON object")
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json",
+                 "model.safetensors.index.json"):
+        if (directory / name).is_file():
+            check_json_file(directory / name)
+    for weights in sorted(directory.glob("*.safetensors")):
+        try:
+            with safe_open(str(weights), framework="pt"):
+                pass
+        except SafetensorError as err:
+            detail = str(err).lower()
+            what = next((v for k, v in SAFETENSORS_PROBLEMS.items() if k in detail), f"is unreadable ({err})")
+            raise damaged(weights, what) from None
+
+
+# ---------------------------------------------------------------- labels
+
+
+def label_names(config) -> list[str]:
+    """A classifier config's label names, in the order of its outputs."""
+    return [str(config.id2label[i]) for i in range(len(config.id2label))]
+
+
+def label_settings(labels: list[str]) -> dict:
+    """The config values (num_labels, id2label, label2id) of a classifier head for `labels`, in that order."""
+    return {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
+            "label2id": {name: i for i, name in enumerate(labels)}}
+
+
+# ---------------------------------------------------------------- positions
+
+# Where configs keep their number of absolute positions (GPT-2 names it n_positions; most others
+# max_position_embeddings).
+POSITION_KEYS = ("n_positions", "max_position_embeddings")
+
+
+def position_limit(config) -> int | None:
+    """The most positions a model takes, from its config or a config.json mapping; None where the config sets no
+    limit (relative positions, as in T5)."""
+    read = config.get if isinstance(config, dict) else (lambda key: getattr(config, key, None))
+    for key in POSITION_KEYS:
+        value = read(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+# ---------------------------------------------------------------- task -> Auto class
+
+# Per task: the transformers Auto class that builds its model, and the registry (config class -> model class) of
+# the families that have its head.
+AUTO_CLASSES = {CAUSAL_LM: ("AutoModelForCausalLM", "MODEL_FOR_CAUSAL_LM_MAPPING"),
+                SEQ2SEQ_LM: ("AutoModelForSeq2SeqLM", "MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING"),
+                CLASSIFICATION: ("AutoModelForSequenceClassification", "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING")}
+
+
+def auto_model_class(task: str):
+    import transformers
+
+    return getattr(transformers, AUTO_CLASSES[task][0])
+
+
+def task_registry(task: str):
+    """config class -> model class of every family that has `task`'s head."""
+    import transformers
+
+    return getattr(transformers, AUTO_CLASSES[task][1])
