@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO := build/demo
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo test test-fast bench gpu-check clean
 
 install: $(STAMP)
 
@@ -50,6 +50,16 @@ test-fast: install
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py
+
+# On a CUDA GPU: the CUDA tests and the GPU benchmarks, one table (benchmarks/gpu_check.py; under 8 minutes on an
+# H200); elsewhere it says there is no GPU and exits 0. Not after `install`, whose default would put the CPU wheel
+# of torch in .venv: it runs the Python that has your CUDA torch (.venv's if there is one, else python3; or
+# GPU_PYTHON=...) on the project as it lies here (PYTHONPATH), and installs nothing.
+GPU_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+GPU_CHECK_JSON ?= build/gpu-check.json
+
+gpu-check:
+	PYTHONPATH=.$${PYTHONPATH:+:$$PYTHONPATH} $(GPU_PYTHON) benchmarks/gpu_check.py --json $(GPU_CHECK_JSON)
 
 clean:
 	rm -rf build runs

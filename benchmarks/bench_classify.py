@@ -4,6 +4,8 @@ int8 against fp32; classifiers with random weights, built from configs offline.
 Usage:
   python benchmarks/bench_classify.py           # BERT-small and BERT-base shapes (~5 min on 2 idle CPU cores)
   python benchmarks/bench_classify.py --quick   # a 2-layer, 128-wide model for both parts, 64 texts: a smoke run
+  python benchmarks/bench_classify.py --device cuda --json F   # part a on the GPU (part b is CPU-only, so skipped);
+                                                               # write the ratios to F too (results.py)
 
 Measured side by side in one run, on the same texts of mixed length (5 to 160 words of data/corpus.txt):
   a) llmtool (classification.classify, batch size 32) against `pipeline("text-classification")` on 512 texts:
@@ -16,8 +18,9 @@ Measured side by side in one run, on the same texts of mixed length (5 to 160 wo
      shape (12 layers, 768 wide), on 128 of those texts (every fourth: the same spread of lengths); target at
      least 1.8x. The int8 kernels are those classification.int8_engine picks (oneDNN on CPUs with AMX).
 Each measurement is repeated and the best run kept; the repeats interleave the paths so machine noise hits all
-alike. CPU, fp32 (int8 is CPU-only); the predicted labels of each path are compared as a check that all did the
-same work.
+alike. CPU (or part a alone on `--device`; int8 is CPU-only), fp32; the predicted labels of each path are compared
+as a check that all did the same work. The targets were set for the CPU; on a GPU the run reports against them all
+the same.
 
 Choices:
 - Times cover the same work in every path: tokenizing, padding, the forward passes and softmax, scores back as
@@ -41,6 +44,8 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+from results import record, write_json
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before any Hugging Face import: a benchmark never downloads
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -140,7 +145,11 @@ def verdict(ratio: float, target: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tiny model, 64 texts, one run: a smoke run")
-    plan = QUICK if parser.parse_args().quick else FULL
+    parser.add_argument("--device", default="cpu", help="where part a runs (default: cpu); part b runs only on cpu")
+    parser.add_argument("--json", metavar="FILE", help="also write the measures to FILE (see results.py)")
+    args = parser.parse_args()
+    plan = QUICK if args.quick else FULL
+    device = args.device
 
     import torch
     from transformers import pipeline
@@ -155,10 +164,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as root:
         # a) llmtool against the pipeline, on the smaller shape
         model_dir = build_model(Path(root) / "a", plan.pipeline_shape)
-        lm = load_model(str(model_dir), device="cpu", dtype="fp32")
+        lm = load_model(str(model_dir), device=device, dtype="fp32")
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the pipeline's advice to use a dataset on a GPU: we are on a CPU
-            classifier = pipeline("text-classification", model=str(model_dir), device="cpu", dtype=torch.float32)
+            warnings.simplefilter("ignore")  # the pipeline's advice to use a dataset on a GPU: the texts are a list
+            classifier = pipeline("text-classification", model=str(model_dir), device=device, dtype=torch.float32)
             lengths = [len(ids) for ids in lm.tokenizer(texts)["input_ids"]]
             llmtool_labels(lm, texts[:4])  # warm-up: one-off costs (lazy imports, allocator growth) neither path owns
             pipeline_labels(classifier, texts[:4], None)
@@ -171,23 +180,26 @@ def main() -> None:
         del lm, classifier
 
         # b) int8 against fp32, on the BERT-base shape
-        model_dir = build_model(Path(root) / "b", plan.int8_shape)
-        fp32 = load_model(str(model_dir), device="cpu", dtype="fp32")
-        int8 = load_model(str(model_dir), device="cpu", dtype="fp32")
-        classification.quantize_int8(int8)
-        llmtool_labels(fp32, int8_texts[:4])
-        llmtool_labels(int8, int8_texts[:4])
-        runs = {"llmtool fp32": lambda: llmtool_labels(fp32, int8_texts),
-                "llmtool int8": lambda: llmtool_labels(int8, int8_texts)}
-        best_b, labels_b = best_times(runs, plan.repeats)
+        best_b = None
+        if device == "cpu":
+            model_dir = build_model(Path(root) / "b", plan.int8_shape)
+            fp32 = load_model(str(model_dir), device="cpu", dtype="fp32")
+            int8 = load_model(str(model_dir), device="cpu", dtype="fp32")
+            classification.quantize_int8(int8)
+            llmtool_labels(fp32, int8_texts[:4])
+            llmtool_labels(int8, int8_texts[:4])
+            runs = {"llmtool fp32": lambda: llmtool_labels(fp32, int8_texts),
+                    "llmtool int8": lambda: llmtool_labels(int8, int8_texts)}
+            best_b, labels_b = best_times(runs, plan.repeats)
 
     def describe(shape: dict) -> str:
         return f"{shape['num_hidden_layers']} layers, {shape['hidden_size']} wide"
 
     print(f"bench_classify: BERT-shaped classifiers with random weights, {BERT_VOCAB_SIZE}-row embedding"
           f"{' (--quick: tiny shapes)' if plan is QUICK else ''}")
-    print(f"  device cpu, {torch.get_num_threads()} threads, fp32; int8 kernels: {classification.int8_engine()}; "
-          f"best of {plan.repeats}, interleaved")
+    where = (f"{torch.get_num_threads()} threads, fp32; int8 kernels: {classification.int8_engine()}" if device == "cpu"
+             else "fp32, part a only (int8 runs on the CPU alone)")
+    print(f"  device {device}, {where}; best of {plan.repeats}, interleaved")
     print(f"  machine load before the run (1-minute average): {load_before:.2f} on {os.cpu_count()} cores"
           f"{'; other work was running or had just run, so numbers may be noisy' if load_before > 0.5 else ''}")
     by_length = sorted(lengths)
@@ -198,9 +210,11 @@ def main() -> None:
         print(f"     {name:<18} {seconds:7.2f} s  {len(texts) / seconds:7.1f} texts/s")
     ours = best_a[f"llmtool batch {BATCH}"]
     default_ratio = best_a["pipeline default"] / ours
+    batched_ratio = best_a[f"pipeline batch {BATCH}"] / ours
     print(f"     llmtool / pipeline default:   {verdict(default_ratio, TARGET_VS_PIPELINE_DEFAULT)}")
-    print(f"     llmtool / pipeline batch {BATCH}:  "
-          f"{verdict(best_a[f'pipeline batch {BATCH}'] / ours, TARGET_VS_PIPELINE_BATCHED)}")
+    print(f"     llmtool / pipeline batch {BATCH}:  {verdict(batched_ratio, TARGET_VS_PIPELINE_BATCHED)}")
+    measures = [record("classify: llmtool / pipeline default", default_ratio, TARGET_VS_PIPELINE_DEFAULT),
+                record(f"classify: llmtool / pipeline batch {BATCH}", batched_ratio, TARGET_VS_PIPELINE_BATCHED)]
     print(f"     labels equal to llmtool's: {agreement(labels_a, f'llmtool batch {BATCH}')}")
     # What grouping by length can save against batches in input order: the padded token positions each computes.
     in_order = [list(range(i, min(i + BATCH, len(texts)))) for i in range(0, len(texts), BATCH)]
@@ -209,11 +223,17 @@ def main() -> None:
           f"{ours_tokens} (no padding: {sum(lengths)}); their ratio, "
           f"{padded_tokens(lengths, in_order) / ours_tokens:.2f}x, bounds what less padding alone can gain "
           "(attention, quadratic in length, adds a little)")
-    print(f"  b) {describe(plan.int8_shape)}, {len(int8_texts)} texts, batch size {BATCH}:")
-    for name, seconds in best_b.items():
-        print(f"     {name:<18} {seconds:7.2f} s  {len(int8_texts) / seconds:7.1f} texts/s")
-    print(f"     int8 / fp32: {verdict(best_b['llmtool fp32'] / best_b['llmtool int8'], TARGET_INT8)}")
-    print(f"     labels equal to fp32's: {agreement(labels_b, 'llmtool fp32')} (random weights: near ties flip)")
+    if best_b is None:
+        print(f"  b) int8: skipped on {device} (int8 runs on the CPU only)")
+    else:
+        int8_ratio = best_b["llmtool fp32"] / best_b["llmtool int8"]
+        print(f"  b) {describe(plan.int8_shape)}, {len(int8_texts)} texts, batch size {BATCH}:")
+        for name, seconds in best_b.items():
+            print(f"     {name:<18} {seconds:7.2f} s  {len(int8_texts) / seconds:7.1f} texts/s")
+        print(f"     int8 / fp32: {verdict(int8_ratio, TARGET_INT8)}")
+        print(f"     labels equal to fp32's: {agreement(labels_b, 'llmtool fp32')} (random weights: near ties flip)")
+        measures.append(record("classify: int8 / fp32, CPU", int8_ratio, TARGET_INT8))
+    write_json(args.json, "bench_classify", "cuda" if device.startswith("cuda") else device, measures)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ GPT-2-124M-shaped model with random weights.
 Usage:
   python benchmarks/bench_eval.py           # GPT-2 124M shape, 4096 tokens, context 1024, stride 512, best of 3
   python benchmarks/bench_eval.py --quick   # a 2-layer, 128-wide model, 1024 tokens, context 256: a smoke run
+  python benchmarks/bench_eval.py --json F  # also writes the measured ratio to F (results.py; gpu_check.py reads it)
 
 Measured side by side in one run, on the same text, model, context and stride (the documentation's own setting:
 context = the model's 1024 positions, stride = half of it):
@@ -44,6 +45,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from results import record, write_json
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before any Hugging Face import: a benchmark never downloads
 
@@ -133,7 +136,9 @@ def documentation_perplexity(model, tokenizer, text: str, plan: Plan) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tiny model and text, one run: a smoke run")
-    plan = QUICK if parser.parse_args().quick else FULL
+    parser.add_argument("--json", metavar="FILE", help="also write the measures to FILE (see results.py)")
+    args = parser.parse_args()
+    plan = QUICK if args.quick else FULL
 
     import torch
 
@@ -187,6 +192,8 @@ def main() -> None:
     speedup = best["documentation loop"] / best["llmtool"]
     print(f"  llmtool / documentation loop: {speedup:.2f}x  "
           f"(target >= {TARGET_SPEEDUP}x: {'met' if speedup >= TARGET_SPEEDUP else 'NOT met'})")
+    write_json(args.json, "bench_eval", device, [
+        record("perplexity: llmtool / documentation loop", speedup, TARGET_SPEEDUP)])
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 Usage:
   python benchmarks/bench_generate.py           # GPT-2 124M shape, 32 new tokens, best of 3 (~5 min on 2 idle CPU cores)
   python benchmarks/bench_generate.py --quick   # a 2-layer, 128-wide model, 8 new tokens, one run (a smoke run)
+  python benchmarks/bench_generate.py --repeats 1 --json F  # best of 1; write the ratios to F too (results.py)
 
 Measured side by side in one run, over the same 32 corpus prompts of mixed length, every prompt getting exactly
 the same number of new tokens:
@@ -33,8 +34,10 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from results import record, write_json
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before any Hugging Face import: a benchmark never downloads
 
@@ -130,7 +133,12 @@ def check_token_count(got: int, expected: int, path: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tiny model, 8 new tokens, one run: a smoke run")
-    plan = QUICK if parser.parse_args().quick else FULL
+    parser.add_argument("--repeats", type=int, help="best of this many runs (default: 3; --quick: 1)")
+    parser.add_argument("--json", metavar="FILE", help="also write the measures to FILE (see results.py)")
+    args = parser.parse_args()
+    plan = QUICK if args.quick else FULL
+    if args.repeats:
+        plan = replace(plan, repeats=args.repeats)
 
     import torch
     from transformers import AutoTokenizer
@@ -171,7 +179,7 @@ def main() -> None:
     prompt_lengths = sorted(len(ids) for ids in plain_tokenizer(prompts)["input_ids"])
     print(f"bench_generate: GPT-2-shaped model, {shape['n_layer']} layers, {shape['n_head']} heads, "
           f"{shape['n_embd']} wide, {GPT2_VOCAB_SIZE}-row LM head, random weights"
-          f"{' (--quick: not GPT-2 124M)' if plan is QUICK else ''}")
+          f"{' (--quick: not GPT-2 124M)' if args.quick else ''}")
     print(f"  device {device}{threads}, fp32, greedy; {len(prompts)} prompts of {prompt_lengths[0]}-"
           f"{prompt_lengths[-1]} tokens, {plan.new_tokens} new tokens each; best of {plan.repeats}, interleaved")
     print(f"  machine load before the run (1-minute average): {load_before:.2f} on {os.cpu_count()} cores"
@@ -183,6 +191,7 @@ def main() -> None:
     speedup = best["llmtool", BIG_BATCH] / best["llmtool", 1]
     print(f"  a) llmtool batch size {BIG_BATCH} / batch size 1: {speedup:.2f}x  "
           f"(target >= {TARGET_BATCH_SPEEDUP}x: {'met' if speedup >= TARGET_BATCH_SPEEDUP else 'NOT met'})")
+    measures = [record(f"generate: llmtool batch {BIG_BATCH} / batch 1", speedup, TARGET_BATCH_SPEEDUP)]
     # What batching gains on this hardware without llmtool in the way: tells a slow llmtool from a slow machine.
     plain_speedup = best["plain loop", BIG_BATCH] / best["plain loop", 1]
     print(f"     for reference, plain loop batch size {BIG_BATCH} / batch size 1: {plain_speedup:.2f}x")
@@ -190,6 +199,8 @@ def main() -> None:
         ratio = best["llmtool", batch_size] / best["plain loop", batch_size]
         print(f"  b) llmtool / plain loop at batch size {batch_size}: {ratio:.2f}x  "
               f"(target >= {TARGET_VS_PLAIN_LOOP}x: {'met' if ratio >= TARGET_VS_PLAIN_LOOP else 'NOT met'})")
+        measures.append(record(f"generate: llmtool / plain loop, batch {batch_size}", ratio, TARGET_VS_PLAIN_LOOP))
+    write_json(args.json, "bench_generate", device, measures)
 
 
 if __name__ == "__main__":

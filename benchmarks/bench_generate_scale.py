@@ -7,6 +7,8 @@ Usage:
   python benchmarks/bench_generate_scale.py --quick         # 10,000 vs 1,000 prompts (~30 s); part 2 shorter
   python benchmarks/bench_generate_scale.py --speed-on-cpu  # part 2 alone, on the CPU with a tiny model: checks its
                                                             # code path (about a minute), measures nothing of use
+  python benchmarks/bench_generate_scale.py --speed-only    # part 2 alone, on CUDA (gpu_check.py runs this)
+  ... --repeats N --json F                                  # part 2 best of N; write the measures to F (results.py)
 
 1) Memory, everywhere. The real CLI, `llmtool generate --model TINY --file PROMPTS --output OUT.jsonl
    --max-new-tokens 4 --batch-size 64 --quiet --device cpu`, on 100,000 prompts and on 1,000, each run in its own
@@ -59,8 +61,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from results import record, write_json
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before any Hugging Face import: a benchmark never downloads
 
@@ -144,7 +148,7 @@ def check_output(output: Path, prompts: Path, count: int) -> None:
     print(f"  output checked: {lines:,} lines, one a prompt, the last for the last prompt")
 
 
-def memory_part(large: int, small: int = 1_000) -> None:
+def memory_part(large: int, small: int = 1_000) -> list[dict]:
     from llmtool.scratch import build_from_scratch
 
     print(f"1) memory: llmtool generate --file ({small:,} vs {large:,} prompts) --output OUT.jsonl "
@@ -181,6 +185,7 @@ def memory_part(large: int, small: int = 1_000) -> None:
           f"(+{(json_run.peak - large_run.peak) / MIB:.0f} MiB: every record is held to the end, then serialised "
           "as one indented document)")
     print(f"  machine load after the runs (1-minute average): {os.getloadavg()[0]:.2f}")
+    return [record(f"generate --output: peak memory, {large:,} / {small:,} prompts", ratio, TARGET_MEMORY_RATIO, "<")]
 
 
 # ---------------------------------------------------------------- 2) speed of the compiled decoder
@@ -215,17 +220,18 @@ def llmtool_pass(lm, prompts: list[str], batch_size: int, new_tokens: int, compi
     return seconds, ids
 
 
-def agreement(eager: list[list[int]], compiled: list[list[int]]) -> str:
-    """How far two runs' greedy tokens agree: up to each prompt's first difference, and position by position."""
+def agreement(eager: list[list[int]], compiled: list[list[int]]) -> tuple[str, float]:
+    """How far two runs' greedy tokens agree, in words (up to each prompt's first difference, and position by
+    position), and as the share of new tokens before each prompt's first difference."""
     total = sum(map(len, eager))
     prefix = sum(next((i for i, (a, b) in enumerate(zip(e, c)) if a != b), len(e)) for e, c in zip(eager, compiled))
     same = sum(a == b for e, c in zip(eager, compiled) for a, b in zip(e, c))
     identical = sum(e == c for e, c in zip(eager, compiled))
     return (f"{identical}/{len(eager)} prompts identical; {prefix / total:.1%} of new tokens before each prompt's "
-            f"first difference, {same / total:.1%} equal position by position")
+            f"first difference, {same / total:.1%} equal position by position"), prefix / total
 
 
-def speed_part(plan: SpeedPlan, device: str) -> None:
+def speed_part(plan: SpeedPlan, device: str) -> list[dict]:
     import torch
     from transformers import AutoTokenizer
 
@@ -237,6 +243,8 @@ def speed_part(plan: SpeedPlan, device: str) -> None:
           f"GPT-2 ({shape}, 50257-row LM head, random weights), greedy, {plan.new_tokens} new tokens a prompt, "
           f"best of {plan.repeats}", flush=True)
     prompts = list(corpus_prompts(max(count for _, count in plan.runs)))
+    judged = device == "cuda"  # the targets are for the GPU; on a CPU this only checks the code path
+    measures = []
     with tempfile.TemporaryDirectory() as model_dir:
         build_model(Path(model_dir), Plan(plan.model_shape, plan.new_tokens, plan.repeats))
         lm = load_model(model_dir, device=device, dtype="bf16")
@@ -261,8 +269,14 @@ def speed_part(plan: SpeedPlan, device: str) -> None:
                   f"then a pass takes {count * plan.new_tokens / compiled:.2f} s")
             print(f"    a) plain eager loop {plain:9.1f} tokens/s")
             print(f"    b) llmtool compiled {compiled:9.1f} tokens/s: {speedup:.2f}x  "
-                  f"(target >= {target}x: {verdict if device == 'cuda' else 'not judged on a CPU'})")
-            print(f"    c) bf16 compiled vs eager: {agreement(eager_ids, compiled_ids)}", flush=True)
+                  f"(target >= {target}x: {verdict if judged else 'not judged on a CPU'})")
+            words, share = agreement(eager_ids, compiled_ids)
+            print(f"    c) bf16 compiled vs eager: {words}", flush=True)
+            measures += [
+                record(f"generate: compiled / eager loop, bf16, batch {batch_size}", speedup,
+                        target if judged else None),
+                record(f"generate: bf16 compiled tokens before a difference, batch {batch_size}", share, unit="%"),
+            ]
 
         del lm
         batch_size, count = plan.runs[-1]
@@ -272,7 +286,10 @@ def speed_part(plan: SpeedPlan, device: str) -> None:
         _, compiled_ids = llmtool_pass(lm32, prompts[:count], batch_size, plan.new_tokens, compiled=True)
         equal = "equal" if eager_ids == compiled_ids else "NOT equal"
         print(f"  d) fp32, batch size {batch_size}: compiled greedy outputs {equal} to eager ones: "
-              f"{agreement(eager_ids, compiled_ids)}")
+              f"{agreement(eager_ids, compiled_ids)[0]}")
+    measures.append(record(f"generate: fp32 compiled tokens = eager, batch {batch_size}", eager_ids == compiled_ids,
+                           True, "==", unit=""))
+    return measures
 
 
 def main() -> None:
@@ -280,19 +297,30 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10,000 vs 1,000 prompts; part 2 shorter")
     parser.add_argument("--speed-on-cpu", action="store_true",
                         help="part 2 alone, on the CPU with a tiny model: checks its code path")
+    parser.add_argument("--speed-only", action="store_true", help="part 2 alone, on CUDA (none: an error)")
+    parser.add_argument("--repeats", type=int, help="part 2: best of this many passes (default: 3; --quick: 1)")
+    parser.add_argument("--json", metavar="FILE", help="also write the measures to FILE (see results.py)")
     args = parser.parse_args()
+
+    def speed_plan(plan: SpeedPlan) -> SpeedPlan:
+        return replace(plan, repeats=args.repeats) if args.repeats else plan
+
     if args.speed_on_cpu:
-        speed_part(CPU_CHECK, "cpu")
+        write_json(args.json, "bench_generate_scale", "cpu", speed_part(speed_plan(CPU_CHECK), "cpu"))
         return
-    memory_part(large=10_000 if args.quick else 100_000)
+    measures = [] if args.speed_only else memory_part(large=10_000 if args.quick else 100_000)
 
     import torch
 
     if torch.cuda.is_available():
-        speed_part(GPU_QUICK if args.quick else GPU_FULL, "cuda")
+        measures += speed_part(speed_plan(GPU_QUICK if args.quick else GPU_FULL), "cuda")
+    elif args.speed_only:
+        raise SystemExit(f"--speed-only: torch {torch.__version__} sees no CUDA GPU here "
+                         "(--speed-on-cpu checks the code path on the CPU)")
     else:
         print(f"2) speed: skipped: torch {torch.__version__} sees no CUDA GPU here, and the compiled decoder's gain "
               "is a GPU one (run --speed-on-cpu to check the code path)")
+    write_json(args.json, "bench_generate_scale", "cuda" if torch.cuda.is_available() else "cpu", measures)
 
 
 if __name__ == "__main__":

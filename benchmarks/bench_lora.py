@@ -3,6 +3,7 @@
 Usage:
   python benchmarks/bench_lora.py           # GPT-2 124M shape, 16 steps per run, best of 2 (~4 min on 2 idle CPU cores)
   python benchmarks/bench_lora.py --quick   # a 2-layer, 128-wide model, 3 steps per run, once: a smoke run
+  python benchmarks/bench_lora.py --repeats 1 --json F   # once each; write the ratios to F too (results.py)
 
 Both runs go through llmtool's own path (`config.load_recipe` on recipes/lora-gpt2.yaml, then
 `finetuning.finetune`) on the same random-weight model, the same data (data/corpus.txt packed into 64-token blocks,
@@ -49,8 +50,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from results import record, write_json
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before any Hugging Face import: a benchmark never downloads
 
@@ -254,12 +257,16 @@ def faster(kept: dict | None, new: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tiny model, 3 steps per run, once: a smoke run")
+    parser.add_argument("--repeats", type=int, help="best of this many runs each (default: 2; --quick: 1)")
+    parser.add_argument("--json", metavar="FILE", help="also write the measures to FILE (see results.py)")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # one run, in its own process (JSON spec)
     args = parser.parse_args()
     if args.child:
         child(json.loads(args.child))
         return
     plan = QUICK if args.quick else FULL
+    if args.repeats:
+        plan = replace(plan, repeats=args.repeats)
     print(f"machine load before the run (1-minute average): {os.getloadavg()[0]:.2f}", flush=True)
 
     import torch
@@ -307,6 +314,11 @@ def main() -> None:
         print("     warning: the peak-RSS mark could not be reset, and a training peak is no higher than the peak "
               "before training: that growth may be loading's, not training's")
     print(f"  c) time per step LoRA / full: {time_ratio:.2f}x")
+    write_json(args.json, "bench_lora", "cuda" if cuda else "cpu", [
+        record("LoRA / full: peak memory growth in training", growth_ratio, TARGET_PEAK_RATIO, "<="),
+        record("LoRA / full: optimizer state", state_ratio),
+        record("LoRA / full: time per step", time_ratio),
+    ])
 
 
 if __name__ == "__main__":
