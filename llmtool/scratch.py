@@ -7,7 +7,7 @@ saved with save_pretrained, so the result loads exactly like a downloaded checkp
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Sequence
 
 from llmtool.errors import UsageError
 from llmtool.model_facts import auto_model_class, position_limit
@@ -16,9 +16,10 @@ from llmtool.models import infer_task
 TOKENIZER_KIND = {"gpt2": "bpe", "bert": "wordpiece", "distilbert": "wordpiece", "t5": "unigram"}
 
 
-def train_tokenizer(texts: Iterable[str], kind: str, vocab_size: int, model_max_length: int):
-    """A fast tokenizer trained on `texts`, with the special tokens and post-processing its model family expects."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+def train_tokenizer(texts: Sequence[str], kind: str, vocab_size: int, model_max_length: int):
+    """A fast tokenizer trained on `texts`, with the special tokens and post-processing its model family expects.
+    The same texts and settings give the same tokenizer in every process."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     if kind == "bpe":
@@ -26,27 +27,23 @@ def train_tokenizer(texts: Iterable[str], kind: str, vocab_size: int, model_max_
         tokenizer = Tokenizer(models.BPE())
         tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         tokenizer.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False, special_tokens=["<|endoftext|>"],
-                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        tokenizer.train_from_iterator(texts, trainers.BpeTrainer(
+            vocab_size=vocab_size, show_progress=False, special_tokens=["<|endoftext|>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     elif kind == "wordpiece":
         specials = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]",
                     "mask_token": "[MASK]"}
-        tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-        tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-        tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        tokenizer.decoder = decoders.WordPiece(prefix="##")
-        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, show_progress=False, special_tokens=list(specials.values()))
+        tokenizer = _train_wordpiece(texts, vocab_size, list(specials.values()))
     elif kind == "unigram":
         specials = {"pad_token": "<pad>", "eos_token": "</s>", "unk_token": "<unk>"}
         tokenizer = Tokenizer(models.Unigram())
         tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
         tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
-        trainer = trainers.UnigramTrainer(vocab_size=vocab_size, show_progress=False, special_tokens=list(specials.values()),
-                                          unk_token="<unk>")
+        tokenizer.train_from_iterator(texts, trainers.UnigramTrainer(
+            vocab_size=vocab_size, show_progress=False, special_tokens=list(specials.values()), unk_token="<unk>"))
     else:
         raise UsageError(f"unknown tokenizer kind '{kind}'; choose bpe, wordpiece or unigram")
 
-    tokenizer.train_from_iterator(texts, trainer)
     _number_tokens_stably(tokenizer, kind, list(specials.values()))
     if kind == "wordpiece":
         cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
@@ -60,13 +57,48 @@ def train_tokenizer(texts: Iterable[str], kind: str, vocab_size: int, model_max_
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, model_max_length=model_max_length, **specials)
 
 
+def _train_wordpiece(texts: Sequence[str], vocab_size: int, specials: list[str]):
+    """BERT's uncased WordPiece trained on `texts`, with the same vocabulary in every process.
+
+    The trainer is BPE with a "##" prefix (tokenizers, models/bpe/trainer.rs). It numbers the characters in sorted
+    order, but each continuation "##c" when a word holding it first comes out of a hash map, whose order changes
+    from process to process; and its merge queue breaks ties between equally frequent pairs by those numbers, so
+    which of the equally rare merges made the vocabulary changed too. A first pass with no room for merges lists
+    the characters and continuations; the real pass is given them up front as special tokens, which the trainer
+    numbers first, in the order given: the characters in its own order, then the continuations sorted. They are
+    special to the trainer only: the result is a fresh tokenizer in which they are plain vocabulary."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+    def bert_uncased(model):
+        tokenizer = Tokenizer(model)
+        tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+        tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tokenizer.decoder = decoders.WordPiece(prefix="##")
+        return tokenizer
+
+    def trained_vocab(size: int, trainer_specials: list[str]) -> dict[str, int]:
+        tokenizer = bert_uncased(models.WordPiece(unk_token="[UNK]"))
+        tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=size, show_progress=False,
+                                                                       special_tokens=trainer_specials))
+        return tokenizer.get_vocab()
+
+    initial = sorted((token for token in trained_vocab(0, specials) if token not in specials),
+                     key=lambda token: (token.startswith("##"), token))
+    tokenizer = bert_uncased(models.WordPiece(trained_vocab(vocab_size, specials + initial), unk_token="[UNK]"))
+    tokenizer.add_special_tokens(specials)
+    return tokenizer
+
+
 def _number_tokens_stably(tokenizer, kind: str, specials: list[str]) -> None:
-    """The WordPiece and Unigram trainers number tokens (and order Unigram's rarest characters) in a hash order
-    that changes from process to process, so the same data gave differently initialised models. Renumber them in
-    a fixed order: special tokens first, then WordPiece by string, Unigram by score (rounded past the trainer's
-    last-digit noise) and string. WordPiece matches by string and Unigram by score, so tokenization is kept.
-    One variation remains: when vocab_size is more than the data supports, the last merges are among pairs seen
-    equally rarely, and which of them the WordPiece trainer takes still changes between processes."""
+    """Number the tokens in a fixed order: special tokens first, then WordPiece by string, Unigram by score and
+    string. WordPiece matches by string and Unigram by score, so tokenization is kept.
+
+    The WordPiece vocabulary is the same in every process (_train_wordpiece); its trainer numbers it by merge
+    order, and numbering by string keeps the ids the models built so far were initialised with. The Unigram
+    trainer sums over words in a hash order that changes from process to process, which moves scores in their
+    last digits: they are rounded past that. It also scores each character that its model dropped but the
+    vocabulary must keep (tokenizers, models/unigram/trainer.rs: finalize) at the lowest score plus 1e-4 times its
+    place in a hash order; those characters all get the lowest score, so they are ordered by string."""
     import json
 
     from tokenizers import models
@@ -76,8 +108,16 @@ def _number_tokens_stably(tokenizer, kind: str, specials: list[str]) -> None:
         ordered = specials + sorted(token for token in vocab if token not in specials)
         tokenizer.model = models.WordPiece({token: i for i, token in enumerate(ordered)}, unk_token="[UNK]")
     elif kind == "unigram":
-        pieces = json.loads(tokenizer.to_str())["model"]["vocab"]
-        scores = {piece: round(score, 2) for piece, score in pieces if piece not in specials}
+        pieces = [(piece, score) for piece, score in json.loads(tokenizer.to_str())["model"]["vocab"]
+                  if piece not in specials]
+        lowest = min(score for _, score in pieces)
+        characters = sum(len(piece) == 1 for piece, _ in pieces)
+        scores = {}
+        for piece, score in pieces:
+            steps = (score - lowest) / 1e-4
+            if len(piece) == 1 and round(steps) < characters and abs(steps - round(steps)) < 1e-6:
+                score = lowest  # one of the dropped characters, whichever place the hash order gave it
+            scores[piece] = round(score, 2)
         ordered = [(piece, 0.0) for piece in specials] + sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
         tokenizer.model = models.Unigram(ordered, unk_id=specials.index("<unk>"), byte_fallback=False)
 
