@@ -12,7 +12,7 @@ import typer
 
 from llmtool import __version__
 from llmtool.commands import COMMANDS
-from llmtool.errors import Interrupted, LlmtoolError
+from llmtool.errors import Interrupted, LlmtoolError, SettingError
 
 app = typer.Typer(
     name="llmtool",
@@ -24,14 +24,26 @@ app = typer.Typer(
 )
 
 
-def _friendly_errors(command):
-    """User errors (and Ctrl-C) become one red line and an exit code; LLMTOOL_DEBUG=1 re-raises them."""
+def _setting_names(verb: str, module) -> dict[str, str | None]:
+    """How the user of `verb` spells each setting that a domain error names: the command's own options by their
+    parameter names (the domain's `max_new_tokens` is --max-new-tokens), then the module's SETTING_NAMES (recipe
+    keys, and options spelt otherwise)."""
+    params = typer.main.get_command(app).commands[verb].params
+    return {**{p.name: p.opts[0] for p in params if p.param_type_name == "option"}, **module.SETTING_NAMES}
+
+
+def _friendly_errors(verb: str, module):
+    """The verb's function, whose errors name the settings as its user spells them; user errors (and Ctrl-C)
+    become one red line and an exit code; LLMTOOL_DEBUG=1 re-raises them."""
+    command = getattr(module, verb)
 
     @functools.wraps(command)
     def run(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except (LlmtoolError, KeyboardInterrupt) as err:
+            if isinstance(err, SettingError):
+                err.name(_setting_names(verb, module))
             if os.environ.get("LLMTOOL_DEBUG"):
                 raise
             from llmtool.commands._output import print_error
@@ -46,7 +58,7 @@ def _friendly_errors(command):
 
 for _verb in COMMANDS:
     _module = importlib.import_module(f"llmtool.commands.{_verb}")
-    app.command(_verb)(_friendly_errors(getattr(_module, _verb)))
+    app.command(_verb)(_friendly_errors(_verb, _module))
 
 
 def _print_version(value: bool) -> None:

@@ -20,16 +20,15 @@ from pathlib import Path
 from llmtool import data as data_lib
 from llmtool import evaluation, models, pruning, recipe_data, training
 from llmtool.config import DistillRecipe
-from llmtool.errors import UsageError
+from llmtool.errors import UsageError, naming
 from llmtool.layers import kept_layers, student_from_teacher
 from llmtool.model_facts import auto_model_class, label_names, label_settings
-from llmtool.models import Names
 from llmtool.runlog import Progress
 from llmtool.tasks import CAUSAL_LM, CLASSIFICATION
 from llmtool.training import TrainResult
 
-TEACHER_NAMES = Names(model="teacher.name", task="task", base_model="teacher.base_model")
-STUDENT_NAMES = Names(model="student.name", task="task", new_head=None)
+TEACHER_NAMES = {"model": "teacher.name", "task": "task", "base_model": "teacher.base_model"}
+STUDENT_NAMES = {"model": "student.name", "task": "task"}
 # The metric that says how much of the teacher a student keeps, and whether higher is better.
 MAIN_METRIC = {CLASSIFICATION: ("accuracy", True), CAUSAL_LM: ("perplexity", False)}
 
@@ -139,9 +138,10 @@ def distill(recipe: DistillRecipe, *, overwrite: bool = False, resume: bool = Fa
 
 
 def _load_teacher(recipe: DistillRecipe):
-    loaded = models.load_model(recipe.teacher.name, task=recipe.task, device="cpu", dtype="fp32",
-                               trust_remote_code=recipe.teacher.trust_remote_code, names=TEACHER_NAMES,
-                               base_model=recipe.teacher.base_model)
+    with naming(TEACHER_NAMES):
+        loaded = models.load_model(recipe.teacher.name, task=recipe.task, device="cpu", dtype="fp32",
+                                   trust_remote_code=recipe.teacher.trust_remote_code,
+                                   base_model=recipe.teacher.base_model)
     return loaded.tokenizer, loaded.model
 
 
@@ -155,7 +155,8 @@ def _load_student(recipe: DistillRecipe, teacher, tokenizer, checkpoint: Path | 
         return auto_model_class(task).from_pretrained(checkpoint, use_safetensors=True), kept
     if made:
         return student_from_teacher(teacher, recipe.student.layers)
-    difference = vocabulary_difference(tokenizer, models.load_tokenizer(recipe.student.name, names=STUDENT_NAMES))
+    with naming(STUDENT_NAMES):
+        difference = vocabulary_difference(tokenizer, models.load_tokenizer(recipe.student.name))
     if difference:
         raise UsageError(f"student '{recipe.student.name}' and teacher '{recipe.teacher.name}' do not share a "
                          f"vocabulary: {difference}; distil into a student with the teacher's tokenizer, or build one "
@@ -164,13 +165,15 @@ def _load_student(recipe: DistillRecipe, teacher, tokenizer, checkpoint: Path | 
     if task == CLASSIFICATION:
         labels = label_names(teacher.config)
         heads = label_settings(labels)
-        saved = models.model_config(recipe.student.name, names=STUDENT_NAMES)
+        with naming(STUDENT_NAMES):
+            saved = models.model_config(recipe.student.name)
         if models.head_status(saved, task) == models.HEAD_SAVED and label_names(saved) != labels:
             raise UsageError(f"student '{recipe.student.name}' classifies into {label_names(saved)}, the "
                              "teacher into "
                              f"{labels}: a student must have the teacher's labels, in the same order")
-    loaded = models.load_model(recipe.student.name, task=task, device="cpu", dtype="fp32", allow_new_head=True,
-                               names=STUDENT_NAMES, **heads)
+    with naming(STUDENT_NAMES):
+        loaded = models.load_model(recipe.student.name, task=task, device="cpu", dtype="fp32", allow_new_head=True,
+                                   **heads)
     if loaded.model.config.vocab_size != teacher.config.vocab_size:
         raise UsageError(f"student '{recipe.student.name}' scores {loaded.model.config.vocab_size} tokens, the "
                          f"teacher {teacher.config.vocab_size}: their outputs cannot be compared")

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 
 from llmtool import classification, metrics
 from llmtool import data as data_lib
+from llmtool.errors import LlmtoolError, SettingError
 from llmtool.generation import GenerationSettings, generate_ids
 from llmtool.model_facts import position_limit
 from llmtool.models import LoadedModel
@@ -132,15 +133,6 @@ def evaluate_model(task: str, model, tokenizer, dataset, collator, batch_size: i
 # ---------------------------------------------------------------- perplexity of a text
 
 
-class EvaluationInputError(ValueError):
-    """Input an evaluation cannot take, in domain terms; `setting` says which ("context", "stride", "text" or
-    "label"), so a caller can name its own flag or key."""
-
-    def __init__(self, setting: str, message: str):
-        super().__init__(message)
-        self.setting = setting
-
-
 @dataclass
 class PerplexityReport:
     perplexity: float
@@ -162,18 +154,18 @@ class PerplexityReport:
 
 def window_settings(context: int | None, stride: int | None, positions: int | None) -> tuple[int, int]:
     """The (context, stride) a sliding window uses: the context defaults to the model's positions, the stride to
-    the context (no overlap). Raises EvaluationInputError for values the model cannot take."""
+    the context (no overlap). Raises a SettingError for values the model cannot take."""
     if context is not None and context < 2:
-        raise EvaluationInputError("context", f"a context of {context} token(s) leaves nothing to predict; it "
-                                              "must be at least 2")
+        raise SettingError(f"a context of {context} token(s) leaves nothing to predict; {{context}} must be at "
+                           "least 2")
     if positions and context and context > positions:
-        raise EvaluationInputError("context", f"a context of {context} tokens is past the model's {positions} "
-                                              "positions")
+        raise SettingError(f"a context of {context} tokens is past the model's {positions} positions; lower "
+                           "{context}")
     context = context or positions or 1024
     stride = stride or context
     if not 0 < stride <= context:
-        raise EvaluationInputError("stride", f"the stride must be between 1 and the context ({context} tokens), "
-                                             f"got {stride}")
+        raise SettingError(f"the stride must be between 1 and the context ({context} tokens), got {stride}; lower "
+                           "{stride}, or raise {context}")
     return context, stride
 
 
@@ -244,7 +236,7 @@ def perplexity(model, tokenizer, text: str, context: int | None = None, stride: 
     context, stride = window_settings(context, stride, position_limit(model.config))
     ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
     if len(ids) < 2:
-        raise EvaluationInputError("text", "the text is shorter than two tokens: nothing to predict")
+        raise LlmtoolError("the text is shorter than two tokens: nothing to predict")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     batch_size = batch_size or default_window_batch(device)
     spans = windows(len(ids), context, stride)
@@ -285,8 +277,8 @@ def seq2seq_perplexity(model, tokenizer, sources: list[str], targets: list[str],
     positions = position_limit(model.config)
     for row, (source, target) in enumerate(zip(source_ids, target_ids), 1):
         if positions and max(len(source), len(target)) > positions:
-            raise EvaluationInputError("text", f"row {row} has {max(len(source), len(target))} tokens, past the "
-                                               f"model's {positions} positions")
+            raise LlmtoolError(f"row {row} has {max(len(source), len(target))} tokens, past the model's {positions} "
+                               "positions")
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     token_nll: list[torch.Tensor] = []
     model.eval()
@@ -314,16 +306,17 @@ def seq2seq_perplexity(model, tokenizer, sources: list[str], targets: list[str],
 # ---------------------------------------------------------------- one model on one data set
 
 
-def reference_ids(labels: list, ids: dict[str, int]) -> list[int]:
+def reference_ids(labels: list, ids: dict[str, int], source: str = "the data") -> list[int]:
     """The label id of each of the data's labels, through `ids` (how data may write each label:
-    classification.label_ids)."""
+    classification.label_ids); labels the model does not know are one error that names `source` (where the labels
+    come from) and lists the model's labels."""
     unknown = sorted({str(label) for label in labels} - set(ids))
     if unknown:
         shown = ", ".join(repr(label) for label in unknown[:5]) + (f" and {len(unknown) - 5} more"
                                                                    if len(unknown) > 5 else "")
         names = sorted(ids, key=lambda name: (ids[name], name.isdigit()))
-        raise EvaluationInputError("label", f"label{'s' * (len(unknown) > 1)} {shown} not among the model's "
-                                            f"labels: {', '.join(dict.fromkeys(names))}")
+        raise SettingError(f"{source} has labels the model does not know in its {{label_column}}: {shown}; the "
+                           f"model's labels are: {', '.join(dict.fromkeys(names))}", exit_code=LlmtoolError.exit_code)
     return [ids[str(label)] for label in labels]
 
 

@@ -13,16 +13,15 @@ from llmtool import config as config_lib
 from llmtool import data as data_lib
 from llmtool import evaluation, lora, models, recipe_data, scratch, training
 from llmtool.config import Recipe
-from llmtool.errors import LlmtoolError, UsageError
+from llmtool.errors import LlmtoolError, UsageError, naming
 from llmtool.model_facts import auto_model_class, label_names, label_settings, position_limit
-from llmtool.models import Names
 from llmtool.runlog import Progress
 from llmtool.tasks import CLASSIFICATION, SEQ2SEQ_LM
 from llmtool.training import TrainResult
 
-RECIPE_MODEL_NAMES = Names(model="model.name", task="task", new_head="model.new_head: true",
-                           base_model="model.base_model")
-RECIPE_TOKENIZER_NAMES = Names(model="model.tokenizer")
+RECIPE_MODEL_NAMES = {"model": "model.name", "task": "task", "new_head": "model.new_head: true",
+                      "base_model": "model.base_model"}
+RECIPE_TOKENIZER_NAMES = {"model": "model.tokenizer"}
 
 
 def finetune(recipe: Recipe, *, overwrite: bool = False, resume: bool = False,
@@ -99,8 +98,9 @@ def _tokenizer_and_model(recipe: Recipe, run: training.Run, train_rows, labels: 
 def _head_labels(recipe: Recipe, labels: list[str], run: training.Run) -> tuple[list[str], bool]:
     """A pretrained classifier's labels in its head's order, and whether it needs a new head: one whose saved head
     knows the data's labels keeps it (model.new_head replaces it)."""
-    saved = models.model_config(recipe.model.name, recipe.model.trust_remote_code, RECIPE_MODEL_NAMES,
-                                base_model=recipe.model.base_model)
+    with naming(RECIPE_MODEL_NAMES):
+        saved = models.model_config(recipe.model.name, recipe.model.trust_remote_code,
+                                    base_model=recipe.model.base_model)
     if models.head_status(saved, recipe.task) != models.HEAD_SAVED:
         return labels, True
     labels, replaced = recipe_data.saved_label_order(saved, labels, recipe.model.name, recipe.model.new_head)
@@ -112,16 +112,17 @@ def _head_labels(recipe: Recipe, labels: list[str], run: training.Run) -> tuple[
 
 def _pretrained(recipe: Recipe, new_head: bool, overrides: dict):
     """A pretrained model (its data lengths checked against its positions) and its tokenizer, or model.tokenizer."""
-    lm = models.load_model(recipe.model.name, task=recipe.task, device="cpu", dtype="fp32",
-                           trust_remote_code=recipe.model.trust_remote_code, allow_new_head=new_head,
-                           names=RECIPE_MODEL_NAMES, base_model=recipe.model.base_model, **overrides)
+    with naming(RECIPE_MODEL_NAMES):
+        lm = models.load_model(recipe.model.name, task=recipe.task, device="cpu", dtype="fp32",
+                               trust_remote_code=recipe.model.trust_remote_code, allow_new_head=new_head,
+                               base_model=recipe.model.base_model, **overrides)
     tokenizer, model = lm.tokenizer, lm.model
     problems = config_lib.check_lengths_fit(recipe, position_limit(model.config), f"model '{recipe.model.name}'")
     if problems:
         raise UsageError(problems[0])
     if recipe.model.tokenizer:
-        tokenizer = models.load_tokenizer(recipe.model.tokenizer, recipe.model.trust_remote_code,
-                                          RECIPE_TOKENIZER_NAMES)
+        with naming(RECIPE_TOKENIZER_NAMES):
+            tokenizer = models.load_tokenizer(recipe.model.tokenizer, recipe.model.trust_remote_code)
     return tokenizer, model
 
 
@@ -129,8 +130,8 @@ def _from_scratch(recipe: Recipe, run: training.Run, train_rows, overrides: dict
     """A tokenizer (given, or trained on the data) and a model with fresh weights from model.config."""
     settings, accelerator, out = recipe.model.config, run.accelerator, run.out
     if recipe.model.tokenizer:
-        tokenizer = models.load_tokenizer(recipe.model.tokenizer, recipe.model.trust_remote_code,
-                                          RECIPE_TOKENIZER_NAMES)
+        with naming(RECIPE_TOKENIZER_NAMES):
+            tokenizer = models.load_tokenizer(recipe.model.tokenizer, recipe.model.trust_remote_code)
     else:
         # Trained once, on the main process; the others load it from a directory beside the output.
         shared = out.parent / f".{out.name}.tokenizer-init"

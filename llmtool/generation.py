@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from llmtool.data import sorted_batches
-from llmtool.errors import LlmtoolError, UsageError
+from llmtool.errors import LlmtoolError, SettingError, UsageError
 from llmtool.model_facts import position_limit
 from llmtool.models import LoadedModel
 from llmtool.tasks import SEQ2SEQ_LM
@@ -51,43 +51,43 @@ class GenerationSettings:
         return self.temperature != 1.0 or self.top_k is not None or self.top_p is not None
 
     def validate(self, prompts: int | None = None, streaming: bool = False) -> None:
-        """Raise one UsageError that lists every bad value (and, given the prompt count, a bad --stream)."""
+        """Raise one SettingError that lists every bad value (and, given the prompt count, a bad `stream`)."""
         problems = []
-        for flag, value in (("--temperature", self.temperature), ("--top-p", self.top_p),
-                            ("--repetition-penalty", self.repetition_penalty)):
+        for key, value in (("temperature", self.temperature), ("top_p", self.top_p),
+                           ("repetition_penalty", self.repetition_penalty)):
             if value is not None and not math.isfinite(value):
-                problems.append(f"{flag} must be a finite number (got {value})")
+                problems.append(f"{{{key}}} must be a finite number (got {value})")
         if problems:  # the range checks below would pass NaN through
-            raise UsageError("; ".join(problems))
+            raise SettingError("; ".join(problems))
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
-            problems.append(f"--max-new-tokens must be at least 1 (got {self.max_new_tokens})")
+            problems.append(f"{{max_new_tokens}} must be at least 1 (got {self.max_new_tokens})")
         if self.max_length < 1:
-            problems.append(f"--max-length must be at least 1 (got {self.max_length})")
+            problems.append(f"{{max_length}} must be at least 1 (got {self.max_length})")
         if not 1 <= self.num_return_sequences <= MAX_RETURN_SEQUENCES:
-            problems.append(f"--num-return-sequences must be between 1 and {MAX_RETURN_SEQUENCES} (got "
-                            f"{self.num_return_sequences}); for more, run again with another --seed")
+            problems.append(f"{{num_return_sequences}} must be between 1 and {MAX_RETURN_SEQUENCES} (got "
+                            f"{self.num_return_sequences}); for more, run again with another {{seed}}")
         elif self.num_return_sequences > 1 and not self.sampling:
-            problems.append("--num-return-sequences above 1 needs sampling: add --do-sample or a --temperature")
+            problems.append("{num_return_sequences} above 1 needs sampling: add {do_sample} or a {temperature}")
         if self.sampling and self.temperature < MIN_TEMPERATURE:
-            problems.append(f"--temperature must be at least {MIN_TEMPERATURE} when sampling (got {self.temperature});"
-                            " use --greedy for deterministic output")
+            problems.append(f"{{temperature}} must be at least {MIN_TEMPERATURE} when sampling (got "
+                            f"{self.temperature}); use {{greedy}} for deterministic output")
         if self.top_p is not None and not 0 < self.top_p <= 1:
-            problems.append(f"--top-p must be in (0, 1] (got {self.top_p})")
+            problems.append(f"{{top_p}} must be in (0, 1] (got {self.top_p})")
         if self.top_k is not None and self.top_k < 0:
-            problems.append(f"--top-k must be 0 (off) or more (got {self.top_k})")
+            problems.append(f"{{top_k}} must be 0 (off) or more (got {self.top_k})")
         if self.repetition_penalty is not None and self.repetition_penalty <= 0:
-            problems.append(f"--repetition-penalty must be above 0 (got {self.repetition_penalty})")
+            problems.append(f"{{repetition_penalty}} must be above 0 (got {self.repetition_penalty})")
         if self.no_repeat_ngram_size is not None and self.no_repeat_ngram_size < 1:
-            problems.append(f"--no-repeat-ngram-size must be at least 1 (got {self.no_repeat_ngram_size})")
+            problems.append(f"{{no_repeat_ngram_size}} must be at least 1 (got {self.no_repeat_ngram_size})")
         if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
-            problems.append(f"--seed must be between 0 and {MAX_SEED} (got {self.seed})")
+            problems.append(f"{{seed}} must be between 0 and {MAX_SEED} (got {self.seed})")
         if self.batch_size < 1:
-            problems.append(f"--batch-size must be at least 1 (got {self.batch_size})")
+            problems.append(f"{{batch_size}} must be at least 1 (got {self.batch_size})")
         if streaming and ((prompts is not None and prompts != 1) or self.num_return_sequences != 1):
-            problems.append(f"--stream prints one generation as it comes: give one prompt (got {prompts}) and one "
+            problems.append(f"{{stream}} prints one generation as it comes: give one prompt (got {prompts}) and one "
                             "returned sequence")
         if problems:
-            raise UsageError("; ".join(problems))
+            raise SettingError("; ".join(problems))
 
 
 @dataclass
@@ -257,9 +257,13 @@ def output_limit(lm: LoadedModel) -> int | None:
     return stated if isinstance(stated, int) and 0 < stated < 1_000_000 else ENCODER_DECODER_FALLBACK_LIMIT
 
 
+# The total length also bounds the new tokens, where the caller has that setting (generate; not eval or a recipe).
+OR_MAX_LENGTH = {"max_length": "/{max_length}"}
+
+
 def _token_budgets(lm: LoadedModel, settings: GenerationSettings, lengths: list[int], first: int = 0) -> list[int]:
-    """New tokens allowed per prompt: --max-new-tokens, else what --max-length leaves after the prompt. The
-    prompts are numbered from `first` in errors."""
+    """New tokens allowed per prompt: max_new_tokens, else what max_length leaves after the prompt. The prompts
+    are numbered from `first` in errors."""
     encoder_decoder = lm.task == SEQ2SEQ_LM
     if settings.max_new_tokens is not None:
         budgets = [settings.max_new_tokens] * len(lengths)
@@ -271,19 +275,20 @@ def _token_budgets(lm: LoadedModel, settings: GenerationSettings, lengths: list[
         if n == 0 and not encoder_decoder:
             raise UsageError(f"prompt {first + i + 1} is empty; a decoder-only model needs at least one token to continue")
         if budget < 1:
-            raise UsageError(f"prompt {first + i + 1} is {n} tokens, which fills --max-length {settings.max_length}; "
-                             "raise --max-length or set --max-new-tokens")
+            raise SettingError(f"prompt {first + i + 1} is {n} tokens, which fills {{max_length}} "
+                               f"{settings.max_length}; raise {{max_length}} or set {{max_new_tokens}}")
     longest = output_limit(lm)
     if longest and max(budgets) > longest:
-        raise UsageError(f"{max(budgets)} new tokens asked for, past the {longest} this encoder-decoder model's "
-                         "outputs are made for; lower --max-new-tokens/--max-length")
+        raise SettingError(f"{max(budgets)} new tokens asked for, past the {longest} this encoder-decoder model's "
+                           "outputs are made for; lower {max_new_tokens}", OR_MAX_LENGTH)
     limit = shared_positions(lm)
     if limit:
         totals = [n + b for n, b in zip(lengths, budgets)]
         worst = max(range(len(totals)), key=totals.__getitem__)
         if totals[worst] > limit:
-            raise UsageError(f"prompt {first + worst + 1} plus its new tokens reach {totals[worst]} tokens, past this "
-                             f"model's limit of {limit}; shorten the prompt or lower --max-new-tokens/--max-length")
+            raise SettingError(f"prompt {first + worst + 1} plus its new tokens reach {totals[worst]} tokens, past "
+                               f"this model's limit of {limit}; shorten the prompt or lower {{max_new_tokens}}",
+                               OR_MAX_LENGTH)
     return budgets
 
 
@@ -337,8 +342,8 @@ def use_compiled_decoder(lm: LoadedModel, settings: GenerationSettings, prompts:
     supported = bool(getattr(lm.model, "_can_compile_fullgraph", False))  # transformers' own flag for the static cache
     if requested:
         if not supported:
-            raise UsageError(f"this model's architecture ({type(lm.model).__name__}) cannot decode with the static "
-                             "KV cache that compiling needs; run without --compile")
+            raise SettingError(f"this model's architecture ({type(lm.model).__name__}) cannot decode with the "
+                               "static KV cache that compiling needs; run without {compile_decoder}")
         return True
     return supported and lm.device.type == "cuda" and decoding_steps(prompts, settings) >= AUTO_COMPILE_MIN_STEPS
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import copy
 
-from llmtool.errors import UsageError
+from llmtool.errors import SettingError
+
+# Where no student can be made from the teacher, a caller that also takes an existing student says so.
+STUDENT_ADVICE = {"student": "; give an existing student with {student}"}
 
 
 def layer_lists(model) -> list[str]:
@@ -18,8 +21,8 @@ def layer_lists(model) -> list[str]:
     found = [(name.count("."), name) for name, module in model.named_modules()
              if isinstance(module, torch.nn.ModuleList) and len(module) in counts and name]
     if not found:
-        raise UsageError(f"cannot find the layers of a {model.config.model_type} model to build a student from; "
-                         "give an existing student with student.name")
+        raise SettingError(f"cannot find the layers of a {model.config.model_type} model to build a student from",
+                           STUDENT_ADVICE)
     depth = min(d for d, _ in found)
     return [name for d, name in found if d == depth]
 
@@ -34,14 +37,13 @@ def student_from_teacher(teacher, layers: list[int] | None):
     layer; everything else (embeddings, head, final norm) copied as it is."""
     n = teacher.config.num_hidden_layers
     if getattr(teacher.config, "num_decoder_layers", n) != n:
-        raise UsageError("the teacher's encoder and decoder have different depths; give an existing student with "
-                         "student.name")
+        raise SettingError("the teacher's encoder and decoder have different depths", STUDENT_ADVICE)
     keep = kept_layers(n, layers)
     wrong = [i for i in keep if i >= n]
     if wrong:
-        raise UsageError(f"student.layers: the teacher has {n} layers (0 to {n - 1}); {wrong} are not among them")
+        raise SettingError(f"{{layers}}: the teacher has {n} layers (0 to {n - 1}); {wrong} are not among them")
     if len(keep) >= n:
-        raise UsageError(f"student.layers: keeping {len(keep)} of the teacher's {n} layers makes no smaller student")
+        raise SettingError(f"{{layers}}: keeping {len(keep)} of the teacher's {n} layers makes no smaller student")
     config = copy.deepcopy(teacher.config)
     config.num_hidden_layers = len(keep)
     if hasattr(config, "num_decoder_layers"):

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from llmtool.errors import LlmtoolError, UsageError
+from llmtool.errors import LlmtoolError, SettingError
 from llmtool.model_facts import check_json_file, label_settings
 from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM
 
@@ -43,20 +43,20 @@ def _adaptable_names(model) -> list[str]:
     return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, kinds)})
 
 
-def target_modules(model, requested: list[str] | None, key: str) -> list[str]:
+def target_modules(model, requested: list[str] | None) -> list[str]:
     """The module names to adapt: those asked for (each must exist in the model), else the family's default."""
     if requested:
         names = [name for name, _ in model.named_modules()]
         missing = [t for t in requested if not any(n == t or n.endswith("." + t) for n in names)]
         if missing:
-            raise UsageError(f"{key}: the {model.config.model_type} model has no module named "
-                             f"{', '.join(repr(m) for m in missing)}; its adaptable layers are: "
-                             f"{', '.join(_adaptable_names(model))}")
+            raise SettingError(f"{{target_modules}}: the {model.config.model_type} model has no module named "
+                               f"{', '.join(repr(m) for m in missing)}; its adaptable layers are: "
+                               f"{', '.join(_adaptable_names(model))}")
         return list(requested)
     targets = default_targets(model.config.model_type)
     if targets is None:
-        raise UsageError(f"{key}: there is no default for a {model.config.model_type} model; name the layers to "
-                         f"adapt, from: {', '.join(_adaptable_names(model))}")
+        raise SettingError(f"{{target_modules}}: there is no default for a {model.config.model_type} model; name "
+                           f"the layers to adapt, from: {', '.join(_adaptable_names(model))}")
     return targets
 
 
@@ -66,13 +66,13 @@ def head_modules(model) -> list[str]:
             if name != model.base_model_prefix and any(True for _ in module.parameters())]
 
 
-def apply(model, settings, task: str, key: str = "model.lora"):
+def apply(model, settings, task: str):
     """The model wrapped for LoRA training: adapters on the target modules, the head trainable for a classifier,
     every other weight frozen."""
     from peft import LoraConfig, get_peft_model
     from transformers.pytorch_utils import Conv1D
 
-    targets = target_modules(model, settings.target_modules, f"{key}.target_modules")
+    targets = target_modules(model, settings.target_modules)
     config = LoraConfig(
         r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout, target_modules=targets,
         # GPT-2's Conv1D stores its weight transposed
@@ -129,16 +129,16 @@ def adapter_task(settings: dict) -> str | None:
     return {v: k for k, v in PEFT_TASK_TYPES.items()}.get(settings.get("task_type"))
 
 
-def base_model_of(directory: Path, settings: dict, base_model: str | None, base_key: str) -> str:
+def base_model_of(directory: Path, settings: dict, base_model: str | None) -> str:
     """The base model an adapter attaches to: the caller's override, else the one recorded at training."""
     if base_model:
         return base_model
     base = settings.get("base_model_name_or_path")
     if not base:
-        raise UsageError(f"adapter '{directory}' does not name its base model; give it with {base_key}")
+        raise SettingError(f"adapter '{directory}' does not name its base model; give it with {{base_model}}")
     if Path(base).is_absolute() and not Path(base).exists():
-        raise UsageError(f"adapter '{directory}' was trained on the base model '{base}', which is not there any "
-                         f"more; give its new place with {base_key}")
+        raise SettingError(f"adapter '{directory}' was trained on the base model '{base}', which is not there any "
+                           "more; give its new place with {base_model}")
     return base
 
 
@@ -150,11 +150,11 @@ def label_overrides(directory: Path) -> dict:
     return label_settings([id2label[str(i)] for i in range(len(id2label))])
 
 
-def resolve(name: str, base_model: str | None, base_key: str) -> tuple[Path, dict, str, dict]:
+def resolve(name: str, base_model: str | None) -> tuple[Path, dict, str, dict]:
     """An adapter directory's (path, adapter config, base model, classifier head settings)."""
     directory = Path(name).expanduser()
     settings = read_adapter(directory)
-    return directory, settings, base_model_of(directory, settings, base_model, base_key), label_overrides(directory)
+    return directory, settings, base_model_of(directory, settings, base_model), label_overrides(directory)
 
 
 def attach(model, directory: Path) -> Any:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmtool import lora
-from llmtool.errors import LlmtoolError, UsageError
+from llmtool.errors import LlmtoolError, SettingError, UsageError
 from llmtool.model_facts import auto_model_class, check_model_files, damaged, task_registry
 from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM, TASKS
 
@@ -35,17 +35,6 @@ class LoadedModel:
     source: str
 
 
-@dataclass(frozen=True)
-class Names:
-    """How the caller's user spells the settings a model error points to: CLI flags for a command, recipe keys
-    for a recipe. The domain raises in its own terms and names only what the caller gave it."""
-
-    model: str = "the model name"
-    task: str = "the task"
-    new_head: str | None = None  # the switch that accepts a newly initialised head, if the caller has one
-    base_model: str = "the base model"  # where an adapter's base model is given
-
-
 # What a checkpoint holds for a task: the trained head, none (transformers would add an untrained one), or no
 # such head exists in transformers for that model family.
 HEAD_SAVED, HEAD_NEW, HEAD_NONE = "saved", "new", "none"
@@ -59,18 +48,17 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name
 
 
-def resolve_source(name: str, names: Names = Names()) -> str:
+def resolve_source(name: str) -> str:
     """A local model directory (checked) or a Hub id (left to transformers)."""
     path = Path(name).expanduser()
     if path.exists():
         if not path.is_dir() or not (path / "config.json").is_file():
-            raise LlmtoolError(
-                f"'{name}' is not a model directory (no config.json); point {names.model} at a folder written by "
-                "save_pretrained, or at a Hub id"
-            )
+            raise SettingError(f"'{name}' is not a model directory (no config.json); point {{model}} at a folder "
+                               "written by save_pretrained, or at a Hub id", exit_code=LlmtoolError.exit_code)
         return str(path)
     if _looks_like_path(name):
-        raise LlmtoolError(f"model directory '{name}' does not exist; check {names.model}")
+        raise SettingError(f"model directory '{name}' does not exist; check {{model}}",
+                           exit_code=LlmtoolError.exit_code)
     return name
 
 
@@ -90,18 +78,17 @@ def _one_line(err: BaseException, limit: int = 240) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def _load_error(name: str, err: Exception, names: Names) -> LlmtoolError:
+def _load_error(name: str, err: Exception) -> LlmtoolError:
     """For Hub ids only: a local directory's problems are reported by `check_model_files` and `damaged`."""
     if _hub_offline():
-        return LlmtoolError(
+        return SettingError(
             f"model '{name}' is not a local directory and not in the Hugging Face cache, and the Hub is offline "
-            f"(HF_HUB_OFFLINE=1); set {names.model} to a directory saved by save_pretrained, or go online to "
-            "download it"
-        )
+            "(HF_HUB_OFFLINE=1); set {model} to a directory saved by save_pretrained, or go online to download it",
+            exit_code=LlmtoolError.exit_code)
     return LlmtoolError(f"could not load model '{name}': {_first_line(err)}")
 
 
-def load_config(source: str, trust_remote_code: bool = False, names: Names = Names(), **overrides: Any):
+def load_config(source: str, trust_remote_code: bool = False, **overrides: Any):
     """The model's config; `overrides` (num_labels, id2label, ...) replace saved values."""
     from transformers import AutoConfig
 
@@ -111,24 +98,24 @@ def load_config(source: str, trust_remote_code: bool = False, names: Names = Nam
         if Path(source).is_dir():
             raise damaged(Path(source) / "config.json", f"is not a valid model config ({_one_line(err)})") from err
         if isinstance(err, (OSError, ValueError)):
-            raise _load_error(source, err, names) from err
+            raise _load_error(source, err) from err
         raise
 
 
-def model_config(name: str, trust_remote_code: bool = False, names: Names = Names(), base_model: str | None = None):
+def model_config(name: str, trust_remote_code: bool = False, base_model: str | None = None):
     """The config of the model that `name` loads: a local directory (checked for damage), a Hub id, or a LoRA
     adapter's base model, which for a classifier adapter has the adapter's labels and trained head."""
     if lora.is_adapter(name):
-        directory, settings, base, heads = lora.resolve(name, base_model, names.base_model)
-        config = model_config(base, trust_remote_code, names)
+        directory, settings, base, heads = lora.resolve(name, base_model)
+        config = model_config(base, trust_remote_code)
         if heads:
             config.update(heads)
             config.architectures = [task_registry(CLASSIFICATION)[type(config)].__name__]
         return config
-    source = resolve_source(name, names)
+    source = resolve_source(name)
     if Path(source).is_dir():
         check_model_files(Path(source))
-    return load_config(source, trust_remote_code, names)
+    return load_config(source, trust_remote_code)
 
 
 def _architecture_task(name: str, config) -> str | None:
@@ -142,7 +129,7 @@ def _architecture_task(name: str, config) -> str | None:
     return None
 
 
-def infer_task(config, names: Names = Names()) -> str:
+def infer_task(config) -> str:
     """The task a checkpoint is for, from its config: encoder-decoder, classifier, encoder, or decoder."""
     saved = [_architecture_task(a, config) for a in config.architectures or []]
     if getattr(config, "is_encoder_decoder", False):
@@ -155,8 +142,7 @@ def infer_task(config, names: Names = Names()) -> str:
         return CAUSAL_LM
     if type(config) in task_registry(CAUSAL_LM):
         return CAUSAL_LM
-    raise UsageError(f"cannot tell what task a '{config.model_type}' model is for; set {names.task} "
-                     f"({', '.join(TASKS)})")
+    raise SettingError(f"cannot tell what task a '{config.model_type}' model is for; set {{task}} ({', '.join(TASKS)})")
 
 
 def head_status(config, task: str) -> str:
@@ -173,7 +159,7 @@ def possible_tasks(config) -> list[str]:
     return [task for task in TASKS if type(config) in task_registry(task)]
 
 
-def check_task(name: str, config, task: str, allow_new_head: bool, names: Names = Names()) -> None:
+def check_task(name: str, config, task: str, allow_new_head: bool) -> None:
     """Refuse a task the checkpoint cannot do; a newly initialised head only when the caller accepts one."""
     status = head_status(config, task)
     if status == HEAD_NONE:
@@ -181,9 +167,8 @@ def check_task(name: str, config, task: str, allow_new_head: bool, names: Names 
                          f"it can be loaded as: {', '.join(possible_tasks(config)) or 'none of ' + ', '.join(TASKS)}")
     if status == HEAD_NEW and not allow_new_head:
         saved = ", ".join(config.architectures or []) or config.model_type
-        accept = f"; {names.new_head} accepts that" if names.new_head else ""
-        raise UsageError(f"model '{name}' was saved as {saved}, without a trained {task} head: as {task} it would "
-                         f"run with a randomly initialised head{accept}")
+        raise SettingError(f"model '{name}' was saved as {saved}, without a trained {task} head: as {task} it "
+                           "would run with a randomly initialised head", {"new_head": "; {new_head} accepts that"})
 
 
 def select_device(requested: str | None = None) -> "torch.device":
@@ -193,11 +178,11 @@ def select_device(requested: str | None = None) -> "torch.device":
         try:
             device = torch.device(requested)
         except RuntimeError as err:
-            raise UsageError(f"unknown --device '{requested}'; use cpu, cuda, cuda:N or mps") from err
+            raise SettingError(f"unknown {{device}} '{requested}'; use cpu, cuda, cuda:N or mps") from err
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise UsageError(f"--device {requested} asked for, but no CUDA GPU is available; use --device cpu")
+            raise SettingError(f"{{device}} {requested} asked for, but no CUDA GPU is available; use {{device}} cpu")
         if device.type == "mps" and not torch.backends.mps.is_available():
-            raise UsageError("--device mps asked for, but MPS is not available; use --device cpu")
+            raise SettingError("{device} mps asked for, but MPS is not available; use {device} cpu")
         return device
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -211,22 +196,23 @@ def select_dtype(requested: str, device: "torch.device") -> "torch.dtype":
     import torch
 
     if requested not in DTYPES:
-        raise UsageError(f"unknown --dtype '{requested}'; choose one of {', '.join(DTYPES)}")
+        raise SettingError(f"unknown {{dtype}} '{requested}'; choose one of {', '.join(DTYPES)}")
     if requested == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.float32
     if requested == "fp16" and device.type == "cpu":
-        raise UsageError("--dtype fp16 is not supported on the CPU; use bf16 or fp32")
+        raise SettingError("{dtype} fp16 is not supported on the CPU; use bf16 or fp32")
     return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[requested]
 
 
-def load_tokenizer(source: str, trust_remote_code: bool = False, names: Names = Names()):
+def load_tokenizer(source: str, trust_remote_code: bool = False):
     """The tokenizer of a local directory or Hub id; one with no vocabulary (files missing or emptied) is refused."""
     from transformers import AutoTokenizer
 
     if not Path(source).expanduser().exists() and _looks_like_path(source):
-        raise LlmtoolError(f"tokenizer directory '{source}' does not exist; check {names.model}")
+        raise SettingError(f"tokenizer directory '{source}' does not exist; check {{model}}",
+                           exit_code=LlmtoolError.exit_code)
     local = Path(source).is_dir()
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
@@ -235,7 +221,7 @@ def load_tokenizer(source: str, trust_remote_code: bool = False, names: Names = 
             raise LlmtoolError(f"the tokenizer files in '{source}' could not be loaded ({_first_line(err)}); copy "
                                "them again from where the model was saved") from err
         if isinstance(err, (OSError, ValueError)):
-            raise _load_error(source, err, names) from err
+            raise _load_error(source, err) from err
         raise
     specials = set(tokenizer.all_special_tokens)
     if not any(token not in specials for token in tokenizer.get_vocab()):
@@ -273,7 +259,6 @@ def load_model(
     dtype: str = "auto",
     trust_remote_code: bool = False,
     allow_new_head: bool = False,
-    names: Names = Names(),
     base_model: str | None = None,
     **config_overrides: Any,
 ) -> LoadedModel:
@@ -287,45 +272,44 @@ def load_model(
     hf_logging.disable_progress_bar()  # per-tensor "Loading weights" bars are noise on a CLI's stderr
     if lora.is_adapter(name):
         return _load_adapter(name, task=task, allowed_tasks=allowed_tasks, verb=verb, device=device, dtype=dtype,
-                             trust_remote_code=trust_remote_code, allow_new_head=allow_new_head, names=names,
+                             trust_remote_code=trust_remote_code, allow_new_head=allow_new_head,
                              base_model=base_model, **config_overrides)
-    source = resolve_source(name, names)
+    source = resolve_source(name)
     if task is not None and task not in TASKS:
-        raise UsageError(f"unknown task '{task}' ({names.task}); choose one of {', '.join(TASKS)}")
+        raise SettingError(f"unknown task '{task}' ({{task}}); choose one of {', '.join(TASKS)}")
     if Path(source).is_dir():
         check_model_files(Path(source))
-    config = load_config(source, trust_remote_code, names, **config_overrides)
+    config = load_config(source, trust_remote_code, **config_overrides)
     given = task
-    task = task or infer_task(config, names)
+    task = task or infer_task(config)
     if task not in allowed_tasks:
-        how = f"asked for with {names.task}" if given else "read from its config"
-        raise UsageError(f"model '{name}' is a {config.model_type} {task} model ({how}), but {verb} needs one of: "
-                         f"{', '.join(allowed_tasks)}")
-    check_task(name, config, task, allow_new_head, names)
+        how = "asked for with {task}" if given else "read from its config"
+        raise SettingError(f"model '{name}' is a {config.model_type} {task} model ({how}), but {verb} needs one "
+                           f"of: {', '.join(allowed_tasks)}")
+    check_task(name, config, task, allow_new_head)
     torch_device = select_device(device)
     torch_dtype = select_dtype(dtype, torch_device)
-    tokenizer = load_tokenizer(source, trust_remote_code, names)
-    model = _weights(name, source, config, task, torch_dtype, trust_remote_code, allow_new_head, names)
+    tokenizer = load_tokenizer(source, trust_remote_code)
+    model = _weights(name, source, config, task, torch_dtype, trust_remote_code, allow_new_head)
     model.to(torch_device).eval()
     return LoadedModel(model=model, tokenizer=tokenizer, task=task, device=torch_device, source=source)
 
 
-def _load_adapter(name: str, *, task: str | None, base_model: str | None, names: Names, allow_new_head: bool,
+def _load_adapter(name: str, *, task: str | None, base_model: str | None, allow_new_head: bool,
                   trust_remote_code: bool, **options: Any) -> LoadedModel:
     """A LoRA adapter directory: its base model (a classifier adapter brings its head: the base has none), the
     adapter merged in, and the adapter's own tokenizer where it saved one."""
-    directory, settings, base, heads = lora.resolve(name, base_model, names.base_model)
+    directory, settings, base, heads = lora.resolve(name, base_model)
     loaded = load_model(base, task=task or lora.adapter_task(settings), trust_remote_code=trust_remote_code,
-                        allow_new_head=allow_new_head or bool(heads), names=names, **{**heads, **options})
+                        allow_new_head=allow_new_head or bool(heads), **{**heads, **options})
     loaded.model = lora.attach(loaded.model, directory).eval()
     if (directory / "tokenizer_config.json").is_file():
-        loaded.tokenizer = load_tokenizer(str(directory), trust_remote_code, names)
+        loaded.tokenizer = load_tokenizer(str(directory), trust_remote_code)
     loaded.source = str(directory)
     return loaded
 
 
-def _weights(name: str, source: str, config, task: str, dtype, trust_remote_code: bool, allow_new_head: bool,
-             names: Names):
+def _weights(name: str, source: str, config, task: str, dtype, trust_remote_code: bool, allow_new_head: bool):
     """The model's weights through its task's Auto class, safetensors only; a damaged or foreign weights file
     is one clear error, and so is a checkpoint that leaves weights of its saved head unfilled."""
     from transformers.utils import logging as hf_logging
@@ -348,7 +332,7 @@ def _weights(name: str, source: str, config, task: str, dtype, trust_remote_code
                 raise damaged(Path(source), "holds weights whose shapes differ from what its config.json "
                                             "describes") from err
             raise damaged(Path(source), f"could not be loaded ({_first_line(err)})") from err
-        raise _load_error(name, err, names) from err
+        raise _load_error(name, err) from err
     finally:
         hf_logging.set_verbosity(verbosity)
     _check_loading_info(source, model, info, head_status(config, task))

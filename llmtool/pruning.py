@@ -11,7 +11,7 @@ ranks them).
 
 from __future__ import annotations
 
-from llmtool.errors import UsageError
+from llmtool.errors import SettingError
 from llmtool.layers import layer_lists, student_from_teacher
 
 # Per family: the layer-relative names of the MLP's up projections (any that exist), its down projection, and the
@@ -40,8 +40,8 @@ def _find(layer, name: str):
 
 def _mlp(model, layer):
     if model.config.model_type not in MLP_LAYOUT:
-        raise UsageError(f"prune.mlp_keep: MLP pruning knows gpt2, bert, distilbert and t5 models, not "
-                         f"{model.config.model_type}; set prune.mlp_keep: 1.0 to prune only layers")
+        raise SettingError(f"{{mlp_keep}}: MLP pruning knows gpt2, bert, distilbert and t5 models, not "
+                           f"{model.config.model_type}; set {{mlp_keep}}: 1.0 to prune only layers")
     ups, down, _ = MLP_LAYOUT[model.config.model_type]
     return [m for m in (_find(layer, u) for u in ups) if m is not None], _find(layer, down)
 
@@ -111,7 +111,7 @@ def layers_to_keep(importance: list[float], n_stack: int, drop: int) -> list[int
     stacks, which lose the same layers), in order."""
     per_layer = [sum(importance[s * n_stack + i] for s in range(len(importance) // n_stack)) for i in range(n_stack)]
     if drop >= n_stack:
-        raise UsageError(f"prune.layers: the model has {n_stack} layers; dropping {drop} leaves none")
+        raise SettingError(f"{{drop_layers}}: the model has {n_stack} layers; dropping {drop} leaves none")
     dropped = sorted(range(n_stack), key=lambda i: (per_layer[i], i))[:drop]
     return [i for i in range(n_stack) if i not in dropped]
 

@@ -8,20 +8,19 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-from llmtool.errors import LlmtoolError
+from llmtool.errors import LlmtoolError, SettingError
 
 
 class ResultsFile:
     """Results written to `path`, one JSON object a line, each with a "prompt" field.
 
     A file that already holds results is refused unless `resume` (keep its whole records, which must be for the
-    first of `prompts`, in order, and append) or `overwrite` (replace it) is given; either way nothing is written or cut until the first new record arrives,
-    so a run refused for another reason leaves the file as it was. `what_resumes` and `what_overwrites` are how
-    the caller's user asks for each ("--resume").
+    first of `prompts`, in order, and append) or `overwrite` (replace it) is given; either way nothing is written or
+    cut until the first new record arrives, so a run refused for another reason leaves the file as it was.
     """
 
     def __init__(self, path: Path, prompts: Iterable[str], *, resume: bool = False, overwrite: bool = False,
-                 inputs: Path | None = None, what_resumes: str = "resume", what_overwrites: str = "overwrite"):
+                 inputs: Path | None = None):
         self.path = path
         self.kept = 0  # whole records already in the file that a resumed run keeps
         self._kept_bytes = 0
@@ -37,8 +36,8 @@ class ResultsFile:
             if resume:
                 self.kept, self._kept_bytes = self._whole_records(prompts)
             elif not overwrite:
-                raise LlmtoolError(f"output '{path}' already holds results; add {what_resumes} to continue it or "
-                                   f"{what_overwrites} to replace it")
+                raise SettingError(f"output '{path}' already holds results; add {{resume}} to continue it or "
+                                   "{overwrite} to replace it", exit_code=LlmtoolError.exit_code)
 
     def _whole_records(self, prompts: Iterable[str]) -> tuple[int, int]:
         """How many whole records the file starts with, and their size in bytes, once each is checked to be for the

@@ -89,7 +89,7 @@ def test_usage_error_exits_2(tmp_path):
 def test_debug_env_shows_traceback(tmp_path):
     result = _run_module("generate", "--model", str(tmp_path / "missing"), "hello", env_extra={"LLMTOOL_DEBUG": "1"})
     assert result.returncode != 0
-    assert "Traceback" in result.stderr and "LlmtoolError" in result.stderr
+    assert "Traceback" in result.stderr and "llmtool.errors.SettingError" in result.stderr  # a LlmtoolError
 
 
 def test_tests_see_the_real_exception(run_cli, tmp_path):

@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from llmtool import config, distillation, finetuning, layers, models, runlog
-from llmtool.errors import Interrupted, UsageError
+from llmtool.commands import distill as distill_command
+from llmtool.errors import Interrupted, UsageError, naming
 
 from conftest import ROOT, one_error_line
 
@@ -109,7 +110,8 @@ def test_student_layers_out_of_range_or_not_smaller_are_refused(tiny_gpt2):
     from llmtool import models
 
     teacher = models.load_model(str(tiny_gpt2), device="cpu", dtype="fp32").model
-    with pytest.raises(UsageError, match=r"student.layers: the teacher has 2 layers \(0 to 1\); \[2\] are not"):
+    with (pytest.raises(UsageError, match=r"student.layers: the teacher has 2 layers \(0 to 1\); \[2\] are not"),
+          naming(distill_command.SETTING_NAMES)):
         layers.student_from_teacher(teacher, [0, 2])
     with pytest.raises(UsageError, match="makes no smaller student"):
         layers.student_from_teacher(teacher, [0, 1])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from llmtool.errors import LlmtoolError, UsageError
+from llmtool.errors import LlmtoolError, SettingError, UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = Path(__file__).parent / "fixtures" / "configs"
@@ -429,6 +429,6 @@ def test_errors_are_raised_in_domain_terms_under_tests(run_cli, tiny_gpt2, tmp_p
     (tmp_path / "one.txt").write_text("a")
     assert isinstance(run_cli("eval", "--model", tiny_gpt2, "--metric", "bleu").exception, UsageError)
     assert isinstance(run_cli("eval", "--model", tiny_gpt2, "--data", tmp_path / "one.txt").exception, LlmtoolError)
-    with pytest.raises(evaluation.EvaluationInputError) as caught:
+    with pytest.raises(SettingError) as caught:
         evaluation.window_settings(None, 200, 128)
-    assert caught.value.setting == "stride" and "--" not in str(caught.value)
+    assert "{stride}" in caught.value.template and "--" not in str(caught.value)

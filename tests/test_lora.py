@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from llmtool import checkpoints, config, finetuning, lora, models, runlog
-from llmtool.errors import Interrupted, LlmtoolError, UsageError
+from llmtool.errors import Interrupted, LlmtoolError, UsageError, naming
 
 from conftest import ROOT, one_error_line
 
@@ -192,10 +192,11 @@ def test_lora_needs_names_on_a_family_without_a_default():
     model = OPTForCausalLM(OPTConfig(hidden_size=16, num_hidden_layers=1, ffn_dim=32, num_attention_heads=2,
                                      vocab_size=50, word_embed_proj_dim=16))
     settings = config.LoraSection()
-    assert lora.target_modules(model, None, "k")  # peft's table knows OPT
+    assert lora.target_modules(model, None)  # peft's table knows OPT
     model.config.model_type = "my-own"
-    with pytest.raises(UsageError, match="k: there is no default for a my-own model; name the layers.*q_proj"):
-        lora.target_modules(model, None, "k")
+    with (pytest.raises(UsageError, match="k: there is no default for a my-own model; name the layers.*q_proj"),
+          naming({"target_modules": "k"})):
+        lora.target_modules(model, None)
     assert isinstance(settings, config.LoraSection)
 
 

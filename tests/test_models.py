@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from llmtool import models, tasks
-from llmtool.errors import LlmtoolError, UsageError
+from llmtool.errors import LlmtoolError, UsageError, naming
 
 
 @pytest.mark.parametrize(
@@ -36,8 +36,8 @@ def test_task_override_with_a_new_head(tiny_gpt2):
 
 
 def test_unknown_task_is_rejected(tiny_gpt2):
-    with pytest.raises(UsageError, match="unknown task 'chat' \\(--task\\)"):
-        models.load_model(str(tiny_gpt2), task="chat", names=models.Names(task="--task"))
+    with pytest.raises(UsageError, match="unknown task 'chat' \\(--task\\)"), naming({"task": "--task"}):
+        models.load_model(str(tiny_gpt2), task="chat")
 
 
 def test_missing_directory(tmp_path):
@@ -51,8 +51,9 @@ def test_directory_without_config(tmp_path):
 
 
 def test_hub_id_while_offline_says_how_to_fix():
-    with pytest.raises(LlmtoolError, match="Hub is offline .*set --model to a directory"):
-        models.load_model("some-org/some-model-that-is-not-cached", names=models.Names(model="--model"))
+    with (pytest.raises(LlmtoolError, match="Hub is offline .*set --model to a directory"),
+          naming({"model": "--model"})):
+        models.load_model("some-org/some-model-that-is-not-cached")
 
 
 def test_default_model_env(monkeypatch):
@@ -68,7 +69,7 @@ def test_device_and_dtype_choice():
     assert models.select_dtype("bf16", cpu) == torch.bfloat16
     with pytest.raises(UsageError, match="fp16 is not supported on the CPU"):
         models.select_dtype("fp16", cpu)
-    with pytest.raises(UsageError, match="unknown --dtype 'fp8'"):
+    with pytest.raises(UsageError, match="unknown --dtype 'fp8'"), naming({"dtype": "--dtype"}):
         models.select_dtype("fp8", cpu)
     assert models.select_device("cpu") == cpu
     if not torch.cuda.is_available():

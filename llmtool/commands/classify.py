@@ -15,9 +15,10 @@ import typer
 from llmtool.commands._input import read_stdin
 from llmtool.commands._output import ResultsDisplay, drop_stdout
 from llmtool.commands._output import is_terminal as _is_terminal
-from llmtool.commands.options import MODEL_OPTION_NAMES, BaseModelOption, DeviceOption, DtypeOption, NewHeadOption, TrustRemoteCodeOption
+from llmtool.commands.options import BaseModelOption, DeviceOption, DtypeOption, NewHeadOption, TrustRemoteCodeOption
 from llmtool.errors import Interrupted, LlmtoolError, UsageError
 
+SETTING_NAMES: dict[str, str | None] = {}  # its options name every setting its errors can name
 CLASSIFIER_ENV = "LLMTOOL_CLASSIFIER"
 # Rows classified, written and dropped at a time: output streams and memory stays flat, however long the file.
 CHUNK_ROWS = 4096
@@ -76,7 +77,7 @@ def classify(
     lm = models.load_model(
         model, task=CLASSIFICATION, allowed_tasks=(CLASSIFICATION,), verb="classify",
         device="cpu" if int8 else device, dtype=dtype, trust_remote_code=trust_remote_code,
-        allow_new_head=new_head, names=MODEL_OPTION_NAMES, base_model=base_model,
+        allow_new_head=new_head, base_model=base_model,
     )
     from llmtool.commands._output import stderr_console
 

@@ -9,6 +9,11 @@ import typer
 
 from llmtool.commands.options import DryRunOption, OverwriteOption, ResumeOption
 
+# The recipe keys of the settings its errors name (the teacher's and the student's, at each load:
+# distillation.TEACHER_NAMES, STUDENT_NAMES).
+SETTING_NAMES = {"layers": "student.layers", "student": "student.name", "drop_layers": "prune.layers",
+                 "mlp_keep": "prune.mlp_keep", "max_new_tokens": "data.max_target_length"}
+
 
 def distill(
     recipe: Annotated[Path, typer.Argument(help="Distill recipe YAML file (see recipes/distill-*.yaml).", show_default=False)],

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from llmtool.commands._input import read_stdin
-from llmtool.commands.options import MODEL_OPTION_NAMES, BaseModelOption, DeviceOption, DtypeOption, TrustRemoteCodeOption
-from llmtool.errors import LlmtoolError, UsageError
+from llmtool.commands.options import BaseModelOption, DeviceOption, DtypeOption, TrustRemoteCodeOption
+from llmtool.errors import LlmtoolError, SettingError, UsageError
 
+# Its options name every setting its errors can name. There is no --new-head: an untrained head measures nothing.
+SETTING_NAMES: dict[str, str | None] = {}
 SHIPPED_TEXT = "eval.txt"  # in llmtool/assets: the default text for perplexity
-# Evaluating an untrained head measures nothing: eval has no --new-head, so model errors must not suggest one.
-MODEL_NAMES = replace(MODEL_OPTION_NAMES, new_head=None)
 # The option that names each column a task reads (roles as in evaluation.TASK_INPUTS).
 COLUMN_OPTIONS = {"text": "--text-column", "label": "--label-column", "source": "--source-column",
                   "target": "--target-column"}
@@ -81,8 +81,8 @@ def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its fun
     for plan in sliding:  # before any data or weights load
         try:
             evaluation.window_settings(context, stride, plan.positions)
-        except evaluation.EvaluationInputError as err:
-            raise _input_error(err, plan.name, "", label_column) from None
+        except SettingError as err:
+            raise err.within(before=f"model '{plan.name}': ") from None
 
     roles = sorted({role for p in planned for role in evaluation.TASK_INPUTS[p.task]}, key=list(COLUMN_OPTIONS).index)
     rows, where = _read_rows(data, roles, planned, dict(zip(COLUMN_OPTIONS, (text_column, label_column,
@@ -95,12 +95,12 @@ def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its fun
         _progress(f"evaluating {plan.name} ({plan.task}; {', '.join(plan.metrics)})"
                   + (f" [{number}/{len(planned)}]" if len(planned) > 1 else ""))
         lm = models.load_model(plan.name, task=task, verb="eval", device=device, dtype=dtype,
-                               trust_remote_code=trust_remote_code, names=MODEL_NAMES, base_model=base_model)
+                               trust_remote_code=trust_remote_code, base_model=base_model)
         try:
             scored = evaluation.evaluate_loaded(lm, plan.metrics, rows, context=context, stride=stride,
                                                 batch_size=batch_size, max_new_tokens=max_new_tokens)
-        except evaluation.EvaluationInputError as err:
-            raise _input_error(err, plan.name, where, label_column) from None
+        except LlmtoolError as err:  # the data or a setting, for this model
+            raise err.within(before=f"{where}, model '{plan.name}': ") from None
         results.append(_result(plan, lm, scored))
         del lm  # one model in memory at a time
 
@@ -155,27 +155,16 @@ def _plan(name: str, task: str | None, requested: list[str], trust_remote_code: 
     from llmtool import evaluation, models
     from llmtool.model_facts import position_limit
 
-    config = models.model_config(name, trust_remote_code, MODEL_NAMES, base_model=base_model)
+    config = models.model_config(name, trust_remote_code, base_model=base_model)
     if task is not None:  # a task the checkpoint has no trained head for is refused before any data loads
-        models.check_task(name, config, task, allow_new_head=False, names=MODEL_NAMES)
-    task = task or models.infer_task(config, MODEL_NAMES)
+        models.check_task(name, config, task, allow_new_head=False)
+    task = task or models.infer_task(config)
     metrics = requested or list(evaluation.DEFAULT_EVAL_METRICS[task])
     misfits = [m for m in metrics if task not in evaluation.EVAL_METRICS[m]]
     if misfits:
         raise UsageError(f"--metric {', '.join(misfits)} does not fit model '{name}', a {task} model; for it "
                          f"choose from: {', '.join(evaluation.metrics_for(task))}")
     return _Planned(name, task, metrics, position_limit(config))
-
-
-def _input_error(err, name: str, where: str, label_column: str) -> LlmtoolError:
-    """An evaluation's complaint, with the flag that changes it."""
-    if err.setting == "context":
-        return UsageError(f"model '{name}': {err}; lower --context")
-    if err.setting == "stride":
-        return UsageError(f"model '{name}': {err}; lower --stride, or raise --context")
-    if err.setting == "label":
-        return LlmtoolError(f"{where}, column '{label_column}' (--label-column): {err} (model '{name}')")
-    return LlmtoolError(f"{where}, model '{name}': {err}")
 
 
 def _read_rows(data: str | None, roles: list[str], planned: list[_Planned],

@@ -9,6 +9,9 @@ import typer
 
 from llmtool.commands.options import DryRunOption, OverwriteOption, ResumeOption
 
+# The recipe keys of the settings its errors name (the model's own, at each load: finetuning.RECIPE_MODEL_NAMES).
+SETTING_NAMES = {"target_modules": "model.lora.target_modules", "max_new_tokens": "data.max_target_length"}
+
 
 def finetune(
     recipe: Annotated[Path, typer.Argument(help="Recipe YAML file (see recipes/).", show_default=False)],

@@ -11,8 +11,10 @@ import typer
 
 from llmtool.commands._input import read_stdin
 from llmtool.commands._output import ResultsDisplay, drop_stdout
-from llmtool.commands.options import MODEL_OPTION_NAMES, BaseModelOption, DeviceOption, DtypeOption, NewHeadOption, TrustRemoteCodeOption
+from llmtool.commands.options import BaseModelOption, DeviceOption, DtypeOption, NewHeadOption, TrustRemoteCodeOption
 from llmtool.errors import Interrupted, LlmtoolError, UsageError
+
+SETTING_NAMES = {"greedy": "--greedy"}  # the off side of --do-sample
 
 
 def generate(
@@ -79,8 +81,7 @@ def generate(
     if output is not None:
         from llmtool.results_file import ResultsFile
 
-        results = ResultsFile(output, prompts_in, resume=resume, overwrite=overwrite, inputs=file,
-                              what_resumes="--resume", what_overwrites="--overwrite")
+        results = ResultsFile(output, prompts_in, resume=resume, overwrite=overwrite, inputs=file)
         if results.kept == len(prompts_in):
             if not quiet:
                 _note(f"all {results.kept} prompts already have results in {output}; nothing to do")
@@ -90,7 +91,7 @@ def generate(
     lm = models.load_model(
         model, task=task, allowed_tasks=(CAUSAL_LM, SEQ2SEQ_LM),
         verb="generate", device=device, dtype=dtype, trust_remote_code=trust_remote_code,
-        allow_new_head=new_head, names=MODEL_OPTION_NAMES, base_model=base_model,
+        allow_new_head=new_head, base_model=base_model,
     )
     skip = results.kept if results is not None else 0
     todo = len(prompts_in) - skip
@@ -161,8 +162,8 @@ def _kept_so_far(err: BaseException, results, written: int, total: int) -> Llmto
         err = Interrupted(f"interrupted after {kept} of {total} prompts" if kept else "interrupted")
     if not kept:
         return err
-    return type(err)(f"{err}; the results of the {kept} prompts before are in {results.path}: rerun with --resume "
-                     "to continue")
+    return err.within(after=f"; the results of the {kept} prompts before are in {results.path}: rerun with --resume "
+                            "to continue")
 
 
 def _record(g) -> dict:

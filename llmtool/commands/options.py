@@ -4,8 +4,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from llmtool.models import Names
-
 DeviceOption = Annotated[
     Optional[str], typer.Option(help="cpu, cuda, cuda:N or mps. (default: cuda if present, else mps, else cpu)", show_default=False)
 ]
@@ -25,6 +23,3 @@ BaseModelOption = Annotated[
 DryRunOption = Annotated[bool, typer.Option("--dry-run", "--validate", help="Check the recipe and print it resolved; train nothing.")]
 ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue from the latest complete checkpoint in the output directory.")]
 OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output directory.")]
-
-# How model errors name the settings for a command's user (models.py is light: no torch at import).
-MODEL_OPTION_NAMES = Names(model="--model", task="--task", new_head="--new-head", base_model="--base-model")
