@@ -16,6 +16,7 @@ from typing import Literal, Optional
 from llmtool import data as data_lib
 from llmtool import scratch
 from llmtool.errors import UsageError
+from llmtool.generation import new_token_limit
 from llmtool.model_facts import position_limit
 from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM, TASKS
 
@@ -392,6 +393,7 @@ def _semantic_checks(recipe: Recipe, raw: dict, errors: list[str]) -> None:
                 errors.append(f"model.config.{wrong}" if wrong.split(":")[0] in model.config else
                               f"model.config: {wrong}")
     _check_positions(recipe, errors, model.config, model.name)
+    _check_new_tokens(recipe, errors, model.config, model.tokenizer or model.name)
     for i, spec in enumerate(model.tokenizer_files):
         if not Path(spec).expanduser().is_file():
             errors.append(f"model.tokenizer_files[{i}]: file '{spec}' does not exist")
@@ -441,6 +443,32 @@ def _check_positions(recipe, errors: list[str], model_config: dict | None = None
             errors += check_lengths_fit(recipe, position_limit(saved), f"model '{name}'")
 
 
+def _check_new_tokens(recipe, errors: list[str], model_config: dict | None, tokenizer: str | None) -> None:
+    """An encoder-decoder's validation answers are generated up to data.max_target_length tokens, which must not
+    pass what its outputs are made for (generation.new_token_limit): the length its tokenizer states, read from a
+    local tokenizer (given, or the model's own) or, from scratch, the one it will state."""
+    data = recipe.data
+    if recipe.task != SEQ2SEQ_LM or (data.validation is None and not data.validation_split):
+        return
+    if tokenizer:
+        path = Path(tokenizer).expanduser() / "tokenizer_config.json"
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        except (ValueError, OSError):
+            return  # a damaged file is reported, naming it, when the tokenizer loads
+        if not isinstance(saved, dict):
+            return  # a Hub id: checked when the answers are generated
+        stated, where = saved.get("model_max_length"), f"'{tokenizer}'"
+    elif model_config is not None:
+        stated, where = scratch.max_positions(model_config), "model.config"
+    else:
+        return
+    limit = new_token_limit(stated)
+    if data.max_target_length > limit:
+        errors.append(f"data.max_target_length: {data.max_target_length} is past the {limit} tokens that the "
+                      f"outputs of {where} are made for; set it to {limit} or less")
+
+
 def recipe_verb(path: Path) -> str | None:
     """The verb a recipe's first line names (`# llmtool VERB recipes/NAME.yaml`), if it names one."""
     import re
@@ -475,6 +503,7 @@ def _distill_checks(recipe: DistillRecipe, raw: dict, errors: list[str]) -> None
         if recipe.prune.layers == 0 and recipe.prune.mlp_keep == 1.0:
             errors.append("prune: nothing to prune; set prune.layers (layers to drop) or prune.mlp_keep below 1")
     _check_positions(recipe, errors, None, student.name or recipe.teacher.name)
+    _check_new_tokens(recipe, errors, None, recipe.teacher.name)
     _data_and_train_checks(recipe, errors)
 
 

@@ -249,12 +249,19 @@ def shared_positions(lm: LoadedModel) -> int | None:
     return None if lm.task == SEQ2SEQ_LM else position_limit(lm.model.config)
 
 
+def new_token_limit(stated_length) -> int:
+    """The most new tokens an encoder-decoder is asked for: its tokenizer's stated length (model_max_length), else
+    a fixed bound (a tokenizer that states none says 1e30)."""
+    if isinstance(stated_length, int) and 0 < stated_length < 1_000_000:
+        return stated_length
+    return ENCODER_DECODER_FALLBACK_LIMIT
+
+
 def output_limit(lm: LoadedModel) -> int | None:
-    """The most new tokens an encoder-decoder is asked for: its tokenizer's stated length, else a fixed bound."""
+    """The most new tokens this model is asked for: None for a decoder-only model (see `shared_positions`)."""
     if lm.task != SEQ2SEQ_LM:
         return None
-    stated = getattr(lm.tokenizer, "model_max_length", None)
-    return stated if isinstance(stated, int) and 0 < stated < 1_000_000 else ENCODER_DECODER_FALLBACK_LIMIT
+    return new_token_limit(getattr(lm.tokenizer, "model_max_length", None))
 
 
 # The total length also bounds the new tokens, where the caller has that setting (generate; not eval or a recipe).
