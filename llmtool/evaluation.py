@@ -69,6 +69,26 @@ def classification_scores(predictions: list[int], references: list[int], names=C
     return scores
 
 
+def classification_report(predictions: list[int], references: list[int], label_names: list[str]) -> dict:
+    """Predicted label ids scored against the true ones, as a report carries them: macro averages, each label's
+    precision/recall/F1/support, and the confusion matrix (rows: true label, columns: predicted)."""
+    ids = list(range(len(label_names)))
+    scores = classification_scores(predictions, references, label_ids=ids, per_class=True)
+    support = [references.count(i) for i in ids]
+    return {
+        "rows": len(references),
+        "accuracy": scores["accuracy"],
+        "average": "macro",
+        "precision": scores["precision"],
+        "recall": scores["recall"],
+        "f1": scores["f1"],
+        "per_class": {name: {"precision": scores["precision_per_class"][i], "recall": scores["recall_per_class"][i],
+                             "f1": scores["f1_per_class"][i], "support": support[i]}
+                      for i, name in enumerate(label_names)},
+        "confusion_matrix": {"labels": label_names, "matrix": scores["confusion_matrix"]},
+    }
+
+
 def generation_scores(answers: list[str], targets: list[str], names=("exact_match",)) -> dict:
     """Generated answers scored against target texts: exact_match, rouge (rouge-score), bleu (sacrebleu)."""
     scores: dict = {}

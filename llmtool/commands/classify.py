@@ -16,7 +16,7 @@ from llmtool.commands._input import read_stdin
 from llmtool.commands._output import ResultsDisplay, drop_stdout
 from llmtool.commands._output import is_terminal as _is_terminal
 from llmtool.commands.options import BaseModelOption, DeviceOption, DtypeOption, NewHeadOption, TrustRemoteCodeOption
-from llmtool.errors import Interrupted, LlmtoolError, UsageError
+from llmtool.errors import Interrupted, UsageError
 
 SETTING_NAMES: dict[str, str | None] = {}  # its options name every setting its errors can name
 CLASSIFIER_ENV = "LLMTOOL_CLASSIFIER"
@@ -63,7 +63,7 @@ def classify(
 
       llmtool classify --model ./runs/sentiment --file big.parquet --output labels.jsonl --int8 --batch-size 64
     """
-    from llmtool import classification, models
+    from llmtool import classification, evaluation, models
     from llmtool.model_facts import label_names
     from llmtool.tasks import CLASSIFICATION
 
@@ -88,7 +88,8 @@ def classify(
     if top_k is not None and top_k > len(names):
         raise UsageError(f"--top-k {top_k} is more than the model's {len(names)} labels ({', '.join(names)})")
     _check_max_length(lm, max_length, pair_column is not None)
-    references = _reference_ids(lm, rows, file) if label_column else None
+    references = (evaluation.reference_ids(rows["label"], classification.label_ids(lm), f"'{file}'")
+                  if label_column else None)
     if int8:
         classification.quantize_int8(lm)
 
@@ -120,7 +121,8 @@ def classify(
                 else:
                     display.write(_plain_lines(records))
                 written += len(records)
-        report = _metrics(predictions, references, names) if references is not None else None
+        report = (evaluation.classification_report(predictions, references, names) if references is not None
+                  else None)
         if report is not None and sink is not None:
             sink.write(_json_lines([{"metrics": report}]))
         elif report is not None and json_output:
@@ -225,21 +227,6 @@ def _check_max_length(lm, max_length: int | None, pairs: bool) -> None:
                          f"tokens; use at least {special + 1 + pairs}")
 
 
-def _reference_ids(lm, rows, file) -> list[int]:
-    """The true labels as the model's label ids; labels it does not know are one error that lists its labels."""
-    from llmtool import classification
-    from llmtool.model_facts import label_names
-
-    ids = classification.label_ids(lm)
-    unknown = sorted({str(v) for v in rows.unique("label")} - set(ids))
-    if unknown:
-        shown = ", ".join(repr(v) for v in unknown[:10])
-        shown += f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
-        raise LlmtoolError(f"'{file}' has labels the model does not know in its --label-column: {shown}; the model's "
-                           f"labels are: {', '.join(label_names(lm.model.config))}")
-    return [ids[str(v)] for v in rows["label"]]
-
-
 @dataclass
 class _View:
     """How one chunk's results become records (the JSON form, which plain lines are also made from) and tables."""
@@ -312,27 +299,6 @@ def _plain_lines(records: list[dict]) -> str:
 
 def _json_lines(records: list[dict]) -> str:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-
-
-def _metrics(predictions: list[int], references: list[int], names: list[str]) -> dict:
-    """The scores against the true labels, as the JSON record carries them: macro averages, each label's
-    precision/recall/F1/support, and the confusion matrix (rows: true label, columns: predicted)."""
-    from llmtool import evaluation
-
-    ids = list(range(len(names)))
-    scores = evaluation.classification_scores(predictions, references, label_ids=ids, per_class=True)
-    support = [references.count(i) for i in ids]
-    return {
-        "rows": len(references),
-        "accuracy": scores["accuracy"],
-        "average": "macro",
-        "precision": scores["precision"],
-        "recall": scores["recall"],
-        "f1": scores["f1"],
-        "per_class": {name: {"precision": scores["precision_per_class"][i], "recall": scores["recall_per_class"][i],
-                             "f1": scores["f1_per_class"][i], "support": support[i]} for i, name in enumerate(names)},
-        "confusion_matrix": {"labels": names, "matrix": scores["confusion_matrix"]},
-    }
 
 
 def _metrics_tables(report: dict, names: list[str]):
