@@ -12,14 +12,14 @@ from llmtool.errors import LlmtoolError, SettingError
 
 
 class ResultsFile:
-    """Results written to `path`, one JSON object a line, each with a "prompt" field.
+    """Results written to `path`, one JSON object a line; to be resumed, each record has a "prompt" field.
 
     A file that already holds results is refused unless `resume` (keep its whole records, which must be for the
     first of `prompts`, in order, and append) or `overwrite` (replace it) is given; either way nothing is written or
     cut until the first new record arrives, so a run refused for another reason leaves the file as it was.
     """
 
-    def __init__(self, path: Path, prompts: Iterable[str], *, resume: bool = False, overwrite: bool = False,
+    def __init__(self, path: Path, prompts: Iterable[str] = (), *, resume: bool = False, overwrite: bool = False,
                  inputs: Path | None = None):
         self.path = path
         self.kept = 0  # whole records already in the file that a resumed run keeps

@@ -65,6 +65,7 @@ def classify(
     """
     from llmtool import classification, evaluation, models
     from llmtool.model_facts import label_names
+    from llmtool.results_file import ResultsFile
     from llmtool.tasks import CLASSIFICATION
 
     _check_options(texts, file, text_column, pair_column, label_column, top_k, all_scores, json_output, output,
@@ -95,7 +96,7 @@ def classify(
 
     view = _View(names, top_k=len(names) if all_scores else top_k, ranked=not all_scores,
                  pairs=pair_column is not None, with_truth=references is not None)
-    sink = open(output, "w", encoding="utf-8") if output else None  # noqa: SIM115 - closed below
+    sink = ResultsFile(output, overwrite=overwrite, inputs=file) if output else None  # options checked above
     written = truncated = 0
     predictions: list[int] = []  # kept only to score against references
     try:
@@ -112,8 +113,8 @@ def classify(
                     truth = references[start:start + len(chunk_predictions)]
                 records = view.records(chunk, result.probabilities, chunk_predictions, truth)
                 if sink is not None:
-                    sink.write(_json_lines(records))
-                    sink.flush()
+                    for record in records:
+                        sink.write(record)
                 elif json_output:
                     display.write(_json_lines(records))
                 elif _is_terminal(sys.stdout):
@@ -124,7 +125,7 @@ def classify(
         report = (evaluation.classification_report(predictions, references, names) if references is not None
                   else None)
         if report is not None and sink is not None:
-            sink.write(_json_lines([{"metrics": report}]))
+            sink.write({"metrics": report})
         elif report is not None and json_output:
             display.write(_json_lines([{"metrics": report}]))
     except KeyboardInterrupt:
