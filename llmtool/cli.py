@@ -29,7 +29,9 @@ def _setting_names(verb: str, module) -> dict[str, str | None]:
     parameter names (the domain's `max_new_tokens` is --max-new-tokens), then the module's SETTING_NAMES (recipe
     keys, and options spelt otherwise)."""
     params = typer.main.get_command(app).commands[verb].params
-    return {**{p.name: p.opts[0] for p in params if p.param_type_name == "option"}, **module.SETTING_NAMES}
+    flags = {p.name: next((o for o in p.opts if o.startswith("--")), p.opts[0])  # --output, not -o
+             for p in params if p.param_type_name == "option"}
+    return {**flags, **module.SETTING_NAMES}
 
 
 def _friendly_errors(verb: str, module):
