@@ -16,8 +16,7 @@ from typing import Literal, Optional
 from llmtool import data as data_lib
 from llmtool import scratch
 from llmtool.errors import UsageError
-from llmtool.generation import new_token_limit
-from llmtool.model_facts import position_limit
+from llmtool.model_facts import new_token_limit, position_limit
 from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM, TASKS
 
 Task = Literal[TASKS]  # Literal over the tuple: the same names as everywhere else
@@ -445,7 +444,7 @@ def _check_positions(recipe, errors: list[str], model_config: dict | None = None
 
 def _check_new_tokens(recipe, errors: list[str], model_config: dict | None, tokenizer: str | None) -> None:
     """An encoder-decoder's validation answers are generated up to data.max_target_length tokens, which must not
-    pass what its outputs are made for (generation.new_token_limit): the length its tokenizer states, read from a
+    pass what its outputs are made for (model_facts.new_token_limit): the length its tokenizer states, read from a
     local tokenizer (given, or the model's own) or, from scratch, the one it will state."""
     data = recipe.data
     if recipe.task != SEQ2SEQ_LM or (data.validation is None and not data.validation_split):

@@ -14,15 +14,12 @@ from typing import Callable, Iterable, Iterator
 
 from llmtool.data import sorted_batches
 from llmtool.errors import LlmtoolError, SettingError, UsageError
-from llmtool.model_facts import position_limit
+from llmtool.model_facts import new_token_limit, position_limit
 from llmtool.models import LoadedModel
 from llmtool.tasks import SEQ2SEQ_LM
 
 DEFAULT_MAX_LENGTH = 50  # total length (prompt + new tokens), as transformers' own default
 MAX_SEED = 2**32 - 1  # numpy's seed range, which transformers.set_seed also seeds
-# An encoder-decoder with relative positions (T5) has no hard limit; past its tokenizer's stated length (or this,
-# where none is stated) a request for more new tokens is a typo, not a plan.
-ENCODER_DECODER_FALLBACK_LIMIT = 2048
 # Below this, logits divided by the temperature overflow to inf and sampling fails; greedy is the limit anyway.
 MIN_TEMPERATURE = 1e-3
 # Every returned sequence of a prompt is decoded in the same batch: past this, memory, not patience, runs out.
@@ -247,14 +244,6 @@ def shared_positions(lm: LoadedModel) -> int | None:
     """The positions a decoder-only model's prompt and new tokens share; None for an encoder-decoder, whose
     outputs have positions of their own."""
     return None if lm.task == SEQ2SEQ_LM else position_limit(lm.model.config)
-
-
-def new_token_limit(stated_length) -> int:
-    """The most new tokens an encoder-decoder is asked for: its tokenizer's stated length (model_max_length), else
-    a fixed bound (a tokenizer that states none says 1e30)."""
-    if isinstance(stated_length, int) and 0 < stated_length < 1_000_000:
-        return stated_length
-    return ENCODER_DECODER_FALLBACK_LIMIT
 
 
 def output_limit(lm: LoadedModel) -> int | None:

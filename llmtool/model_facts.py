@@ -1,6 +1,7 @@
 """Facts about a model read from its files and config, each in one place: whether a saved directory is whole
 (every JSON file parses, every safetensors header covers its file), a classifier's label names and the config
-values that set them, the positions a model takes, and the transformers Auto class for each task.
+values that set them, the positions a model takes, the new tokens an encoder-decoder's outputs are made for, and
+the transformers Auto class for each task.
 
 A leaf: it imports no other llmtool module but the task names and errors, so `models`, `lora`, `config` and every
 verb can read these facts without importing each other. Nothing heavy is imported at module level.
@@ -97,6 +98,19 @@ def position_limit(config) -> int | None:
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
     return None
+
+
+# An encoder-decoder with relative positions (T5) has no hard limit; past its tokenizer's stated length (or this,
+# where none is stated) a request for more new tokens is a typo, not a plan.
+ENCODER_DECODER_FALLBACK_LIMIT = 2048
+
+
+def new_token_limit(stated_length) -> int:
+    """The most new tokens an encoder-decoder is asked for: its tokenizer's stated length (model_max_length), else
+    a fixed bound (a tokenizer that states none says 1e30)."""
+    if isinstance(stated_length, int) and 0 < stated_length < 1_000_000:
+        return stated_length
+    return ENCODER_DECODER_FALLBACK_LIMIT
 
 
 # ---------------------------------------------------------------- task -> Auto class
