@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from llmtool.errors import LlmtoolError, SettingError
-from llmtool.model_facts import check_json_file, label_settings
+from llmtool.model_facts import check_json_file, check_safetensors, damaged, label_settings
 from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -119,9 +119,14 @@ def read_adapter(directory: Path) -> dict:
     if not isinstance(settings, dict) or settings.get("peft_type") != "LORA":
         raise LlmtoolError(f"'{directory / ADAPTER_CONFIG}' is not a LoRA adapter config (peft_type LORA); the "
                            "adapter directory is damaged: save it again")
-    if not (directory / ADAPTER_WEIGHTS).is_file():
+    weights = directory / ADAPTER_WEIGHTS
+    if not weights.is_file():
         raise LlmtoolError(f"adapter directory '{directory}' has no {ADAPTER_WEIGHTS}; llmtool loads safetensors "
                            "adapters only: save it again with save_pretrained")
+    names = check_safetensors(weights)
+    if not any("lora_" in name for name in names):
+        example = f" (it holds '{names[0]}', ...)" if names else ""
+        raise damaged(weights, f"holds no LoRA weights{example}, so it is not an adapter's")
     return settings
 
 

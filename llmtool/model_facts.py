@@ -1,7 +1,7 @@
 """Facts about a model read from its files and config, each in one place: whether a saved directory is whole
-(every JSON file parses, every safetensors header covers its file), a classifier's label names and the config
-values that set them, the positions a model takes, the new tokens an encoder-decoder's outputs are made for, and
-the transformers Auto class for each task.
+(every JSON file parses, every safetensors header covers its file: a model's weights or a LoRA adapter's), a
+classifier's label names and the config values that set them, the positions a model takes, the new tokens an
+encoder-decoder's outputs are made for, and the transformers Auto class for each task.
 
 A leaf: it imports no other llmtool module but the task names and errors, so `models`, `lora`, `config` and every
 verb can read these facts without importing each other. Nothing heavy is imported at module level.
@@ -38,19 +38,32 @@ def check_json_file(path: Path) -> Any:
         raise damaged(path, f"is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
 
 
-SAFETENSORS_PROBLEMS = {
+SAFETENSORS_PROBLEMS = {  # the first key found in safetensors' message says what is wrong
     "header too small": "is empty or cut short",
+    "invalid header length": "is cut short (truncated)",
     "file not fully covered": "is cut short (truncated)",
     "header too large": "is not a safetensors file (its header is garbage)",
     "invalid header": "is not a safetensors file (its header is garbage)",
 }
 
 
-def check_model_files(directory: Path) -> None:
-    """Damage in a local model directory, found before transformers turns it into an obscure error: each JSON file
-    parses, and each safetensors file has a whole header that covers the file exactly (cheap: no tensor is read)."""
+def check_safetensors(path: Path) -> list[str]:
+    """The tensor names of a safetensors file whose header is whole and covers the file exactly (cheap: no tensor
+    is read); one clear error when it is empty, cut short or not a safetensors file."""
     from safetensors import SafetensorError, safe_open
 
+    try:
+        with safe_open(str(path), framework="pt") as weights:
+            return list(weights.keys())
+    except SafetensorError as err:
+        detail = str(err).lower()
+        what = next((v for k, v in SAFETENSORS_PROBLEMS.items() if k in detail), f"is unreadable ({err})")
+        raise damaged(path, what) from None
+
+
+def check_model_files(directory: Path) -> None:
+    """Damage in a local model directory, found before transformers turns it into an obscure error: each JSON file
+    parses, and each safetensors file is whole (`check_safetensors`)."""
     config = check_json_file(directory / "config.json")
     if not isinstance(config, dict):
         raise damaged(directory / "config.json", "is not a JSON object")
@@ -59,13 +72,7 @@ def check_model_files(directory: Path) -> None:
         if (directory / name).is_file():
             check_json_file(directory / name)
     for weights in sorted(directory.glob("*.safetensors")):
-        try:
-            with safe_open(str(weights), framework="pt"):
-                pass
-        except SafetensorError as err:
-            detail = str(err).lower()
-            what = next((v for k, v in SAFETENSORS_PROBLEMS.items() if k in detail), f"is unreadable ({err})")
-            raise damaged(weights, what) from None
+        check_safetensors(weights)
 
 
 # ---------------------------------------------------------------- labels

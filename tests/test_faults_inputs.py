@@ -293,3 +293,35 @@ def test_overwrite_refuses_an_output_directory_that_holds_the_training_data(user
 def test_returned_sequences_are_bounded(user_cli, tmp_path):
     line = one_error_line(user_cli("generate", "--model", tmp_path / "no-model", "hi", "--do-sample", "-n", "200000"), 2)
     assert "--num-return-sequences must be between 1 and 1024" in line
+
+
+# ---------------------------------------------------------------- stdin, model names, adapters, tokenizers
+
+
+@pytest.fixture(scope="module")
+def adapter(tiny_gpt2, tmp_path_factory):
+    from llmtool import config, finetuning
+
+    out = tmp_path_factory.mktemp("adapter") / "run"
+    finetuning.finetune(config.load_recipe(ROOT / "recipes" / "lora-gpt2.yaml", [
+        f"model.name={tiny_gpt2}", f"output_dir={out}", "model.lora.merge=false", "train.max_steps=2",
+        "data.max_train_samples=32", "data.validation_split=0", "train.batch_size=8", "train.save_every=null"]))
+    return out
+
+
+ADAPTER_DAMAGE = {
+    "cut short": (lambda w, base: truncate(w, keep=w.stat().st_size // 2), "is cut short"),
+    "header cut short": (lambda w, base: truncate(w, keep=100), "is cut short"),
+    "empty": (lambda w, base: w.write_bytes(b""), "is empty or cut short"),
+    "random": (lambda w, base: w.write_bytes(os.urandom(20000)), "is not a safetensors file"),
+    "foreign": (lambda w, base: shutil.copy(base / "model.safetensors", w), "holds no LoRA weights"),
+}
+
+
+@pytest.mark.parametrize("damage", ADAPTER_DAMAGE)
+def test_damaged_adapter_weights_are_named_by_file(user_cli, adapter, tiny_gpt2, tmp_path, damage):
+    damaged = copy_model(adapter, tmp_path, "adapter")
+    harm, expected = ADAPTER_DAMAGE[damage]
+    harm(damaged / "adapter_model.safetensors", tiny_gpt2)
+    line = one_error_line(user_cli("generate", "--model", damaged, "hello", "--max-new-tokens", "2"), 1)
+    assert f"'{damaged / 'adapter_model.safetensors'}' {expected}" in line
