@@ -207,7 +207,9 @@ def select_dtype(requested: str, device: "torch.device") -> "torch.dtype":
 
 
 def load_tokenizer(source: str, trust_remote_code: bool = False):
-    """The tokenizer of a local directory or Hub id; one with no vocabulary (files missing or emptied) is refused."""
+    """The tokenizer of a local directory or Hub id. One whose vocabulary holds no piece of text is refused, naming
+    its files: without them transformers builds a tokenizer from the special tokens alone (for T5, its extra ids
+    and a word marker), which turns every text into unknown tokens and the model's answers into whitespace."""
     from transformers import AutoTokenizer
 
     if not Path(source).expanduser().exists() and _looks_like_path(source):
@@ -224,9 +226,17 @@ def load_tokenizer(source: str, trust_remote_code: bool = False):
             raise _load_error(source, err) from err
         raise
     specials = set(tokenizer.all_special_tokens)
-    if not any(token not in specials for token in tokenizer.get_vocab()):
-        raise LlmtoolError(f"the tokenizer in '{source}' has an empty vocabulary (its tokenizer.json, vocab or "
-                           "merges files are missing or emptied); copy them again from where the model was saved")
+    if not any(any(c.isalnum() for c in token) for token in tokenizer.get_vocab() if token not in specials):
+        files = list(dict.fromkeys(["tokenizer.json", *tokenizer.vocab_files_names.values()]))
+        present = [name for name in files if (Path(source) / name).is_file()]
+        if not local:
+            why = ""
+        elif present:
+            why = f" ({' and '.join(present)} {'holds' if len(present) == 1 else 'hold'} none)"
+        else:
+            why = f" (none of its files is there: {', '.join(files)})"
+        raise LlmtoolError(f"the tokenizer in '{source}' has an empty vocabulary: special tokens only, no text{why}; "
+                           "copy the tokenizer files again from where the model was saved")
     return tokenizer
 
 

@@ -35,6 +35,12 @@ def truncate(path, keep=4000):
     path.write_bytes(path.read_bytes()[:keep])
 
 
+def edit_tokenizer_vocab(directory, vocab):
+    tokenizer = json.loads((directory / "tokenizer.json").read_text())
+    tokenizer["model"].update(vocab=vocab, merges=[])
+    (directory / "tokenizer.json").write_text(json.dumps(tokenizer))
+
+
 def remove_tokenizer(directory):
     for item in directory.iterdir():
         if item.name.startswith(("tokenizer", "special_tokens", "vocab", "merges")):
@@ -54,7 +60,10 @@ DAMAGE = {
     "config shapes differ": (lambda d: edit_config(d, n_embd=64), "shapes differ from what its config.json"),
     "tokenizer corrupt": (lambda d: (d / "tokenizer.json").write_text('{"model": '),
                           "tokenizer.json' is not valid JSON"),
-    "tokenizer missing": (remove_tokenizer, "has an empty vocabulary"),
+    "tokenizer missing": (remove_tokenizer, "has an empty vocabulary: special tokens only, no text (none of its "
+                                            "files is there: tokenizer.json"),
+    "tokenizer emptied": (lambda d: edit_tokenizer_vocab(d, {}), "has an empty vocabulary: special tokens only, no "
+                                                                 "text (tokenizer.json holds none)"),
 }
 
 
@@ -325,3 +334,11 @@ def test_damaged_adapter_weights_are_named_by_file(user_cli, adapter, tiny_gpt2,
     harm(damaged / "adapter_model.safetensors", tiny_gpt2)
     line = one_error_line(user_cli("generate", "--model", damaged, "hello", "--max-new-tokens", "2"), 1)
     assert f"'{damaged / 'adapter_model.safetensors'}' {expected}" in line
+
+
+def test_t5_without_tokenizer_files_is_a_damaged_directory(user_cli, tiny_t5, tmp_path):
+    model = copy_model(tiny_t5, tmp_path)
+    remove_tokenizer(model)
+    line = one_error_line(user_cli("generate", "--model", model, "summarize: a dog", "--max-new-tokens", "4"), 1)
+    assert (f"the tokenizer in '{model}' has an empty vocabulary: special tokens only, no text (none of its files "
+            "is there: tokenizer.json, spiece.model)") in line
