@@ -52,7 +52,13 @@ def resolve_source(name: str) -> str:
     """A local model directory (checked) or a Hub id (left to transformers)."""
     path = Path(name).expanduser()
     if path.exists():
-        if not path.is_dir() or not (path / "config.json").is_file():
+        if not path.is_dir():
+            holder = path.parent
+            where = (f"the directory that holds it, '{holder}'" if (holder / "config.json").is_file()
+                     or lora.is_adapter(str(holder)) else "a folder written by save_pretrained, or at a Hub id")
+            raise SettingError(f"'{name}' is a file, not a model directory; point {{model}} at {where}",
+                               exit_code=LlmtoolError.exit_code)
+        if not (path / "config.json").is_file():
             raise SettingError(f"'{name}' is not a model directory (no config.json); point {{model}} at a folder "
                                "written by save_pretrained, or at a Hub id", exit_code=LlmtoolError.exit_code)
         return str(path)

@@ -307,6 +307,12 @@ def test_returned_sequences_are_bounded(user_cli, tmp_path):
 # ---------------------------------------------------------------- stdin, model names, adapters, tokenizers
 
 
+def test_a_model_file_is_not_said_to_lack_config_json(user_cli, tiny_gpt2):
+    line = one_error_line(user_cli("generate", "--model", tiny_gpt2 / "config.json", "hi"), 1)
+    assert f"is a file, not a model directory; point --model at the directory that holds it, '{tiny_gpt2}'" in line
+    assert "no config.json" not in line
+
+
 @pytest.fixture(scope="module")
 def adapter(tiny_gpt2, tmp_path_factory):
     from llmtool import config, finetuning
