@@ -24,14 +24,17 @@ app = typer.Typer(
 )
 
 
-def _setting_names(verb: str, module) -> dict[str, str | None]:
+def _setting_names(verb: str, module, given: dict) -> dict[str, str | None]:
     """How the user of `verb` spells each setting that a domain error names: the command's own options by their
     parameter names (the domain's `max_new_tokens` is --max-new-tokens), then the module's SETTING_NAMES (recipe
-    keys, and options spelt otherwise)."""
+    keys, and options spelt otherwise), then, for an option not `given` whose value came from an environment
+    variable (the module's ENV_DEFAULTS), that variable: the user set it there, not on the command line."""
     params = typer.main.get_command(app).commands[verb].params
     flags = {p.name: next((o for o in p.opts if o.startswith("--")), p.opts[0])  # --output, not -o
              for p in params if p.param_type_name == "option"}
-    return {**flags, **module.SETTING_NAMES}
+    from_environment = {key: f"${variable}" for key, variable in getattr(module, "ENV_DEFAULTS", {}).items()
+                        if not given.get(key) and os.environ.get(variable)}
+    return {**flags, **module.SETTING_NAMES, **from_environment}
 
 
 def _friendly_errors(verb: str, module):
@@ -45,7 +48,7 @@ def _friendly_errors(verb: str, module):
             return command(*args, **kwargs)
         except (LlmtoolError, KeyboardInterrupt) as err:
             if isinstance(err, SettingError):
-                err.name(_setting_names(verb, module))
+                err.name(_setting_names(verb, module, kwargs))
             if os.environ.get("LLMTOOL_DEBUG"):
                 raise
             from llmtool.commands._output import print_error

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 DTYPES = ("auto", "fp32", "fp16", "bf16")
 DEFAULT_GENERATION_MODEL = "gpt2"
+MODEL_ENV = "LLMTOOL_MODEL"  # the model of generate and eval when --model is not given
 
 # Encoder-only families: their natural head here is sequence classification, even though some of them
 # also register a (rarely used) causal-LM head with transformers.
@@ -41,7 +42,7 @@ HEAD_SAVED, HEAD_NEW, HEAD_NONE = "saved", "new", "none"
 
 
 def default_generation_model() -> str:
-    return os.environ.get("LLMTOOL_MODEL") or DEFAULT_GENERATION_MODEL
+    return os.environ.get(MODEL_ENV) or DEFAULT_GENERATION_MODEL
 
 
 def _looks_like_path(name: str) -> bool:

@@ -313,6 +313,16 @@ def test_a_model_file_is_not_said_to_lack_config_json(user_cli, tiny_gpt2):
     assert "no config.json" not in line
 
 
+@pytest.mark.parametrize("verb, variable", [("generate", "LLMTOOL_MODEL"), ("eval", "LLMTOOL_MODEL"),
+                                            ("classify", "LLMTOOL_CLASSIFIER")])
+def test_a_model_from_the_environment_is_named_by_its_variable(user_cli, tmp_path, monkeypatch, verb, variable):
+    monkeypatch.setenv(variable, str(tmp_path / "no-model"))
+    line = one_error_line(user_cli(verb, *(["hi"] if verb != "eval" else [])), 1)
+    assert f"model directory '{tmp_path / 'no-model'}' does not exist; check ${variable}" in line
+    given = one_error_line(user_cli(verb, "--model", tmp_path / "other", *(["hi"] if verb != "eval" else [])), 1)
+    assert "check --model" in given
+
+
 @pytest.fixture(scope="module")
 def adapter(tiny_gpt2, tmp_path_factory):
     from llmtool import config, finetuning

@@ -20,6 +20,7 @@ from llmtool.errors import Interrupted, UsageError
 
 SETTING_NAMES: dict[str, str | None] = {}  # its options name every setting its errors can name
 CLASSIFIER_ENV = "LLMTOOL_CLASSIFIER"
+ENV_DEFAULTS = {"model": CLASSIFIER_ENV}
 # Rows classified, written and dropped at a time: output streams and memory stays flat, however long the file.
 CHUNK_ROWS = 4096
 

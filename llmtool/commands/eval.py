@@ -13,9 +13,11 @@ import typer
 from llmtool.commands._input import read_stdin
 from llmtool.commands.options import BaseModelOption, DeviceOption, DtypeOption, TrustRemoteCodeOption
 from llmtool.errors import LlmtoolError, SettingError, UsageError
+from llmtool.models import MODEL_ENV
 
 # Its options name every setting its errors can name. There is no --new-head: an untrained head measures nothing.
 SETTING_NAMES: dict[str, str | None] = {}
+ENV_DEFAULTS = {"model": MODEL_ENV}
 SHIPPED_TEXT = "eval.txt"  # in llmtool/assets: the default text for perplexity
 # The option that names each column a task reads (roles as in evaluation.TASK_INPUTS).
 COLUMN_OPTIONS = {"text": "--text-column", "label": "--label-column", "source": "--source-column",

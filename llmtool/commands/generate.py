@@ -13,8 +13,10 @@ from llmtool.commands._input import read_stdin
 from llmtool.commands._output import ResultsDisplay, drop_stdout
 from llmtool.commands.options import BaseModelOption, DeviceOption, DtypeOption, NewHeadOption, TrustRemoteCodeOption
 from llmtool.errors import Interrupted, LlmtoolError, UsageError
+from llmtool.models import MODEL_ENV
 
 SETTING_NAMES = {"greedy": "--greedy"}  # the off side of --do-sample
+ENV_DEFAULTS = {"model": MODEL_ENV}
 
 
 def generate(
