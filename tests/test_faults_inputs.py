@@ -5,6 +5,8 @@ exit code, no traceback, and nothing written."""
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -305,6 +307,22 @@ def test_returned_sequences_are_bounded(user_cli, tmp_path):
 
 
 # ---------------------------------------------------------------- stdin, model names, adapters, tokenizers
+
+
+@pytest.mark.parametrize("verb, args", [
+    ("generate", ["--file", "-"]),
+    ("classify", ["--file", "-"]),
+    ("eval", ["--data", "-"]),
+])
+def test_a_closed_stdin_is_one_line(tiny_models, verb, args):
+    model = tiny_models("bert" if verb == "classify" else "gpt2")
+    env = {k: v for k, v in os.environ.items() if k != "LLMTOOL_DEBUG"}
+    result = subprocess.run([sys.executable, "-m", "llmtool", verb, "--model", model, *args], cwd=ROOT, env=env,
+                            capture_output=True, text=True, preexec_fn=lambda: os.close(0))  # `<&-`
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert result.stderr.strip().splitlines() == ["Error: stdin is closed, so '-' has nothing to read; pipe the input "
+                                                  "in, or give a file"]
 
 
 def test_a_model_file_is_not_said_to_lack_config_json(user_cli, tiny_gpt2):
