@@ -2,15 +2,18 @@
 replaced (with --overwrite) only once the new run has finished.
 
 A new run into an existing, non-empty directory writes into a sibling `.NAME.incoming` and takes the old one's
-place at the end by two renames; until then the previous run is untouched, whatever happens to the new one. The
-lock is an OS file lock on `.NAME.lock` beside the directory: the system drops it when the process ends, so a
-crashed run never leaves it stuck.
+place at the end by two renames; until then the previous run is untouched, whatever happens to the new one. Those
+renames are tried before the run starts (a directory that cannot be renamed, being immutable or in a folder that
+takes no change, is refused then, not after training), and a finished run that still cannot take the old one's
+place is kept beside it, as `NAME.new-TIME`, never thrown away. The lock is an OS file lock on `.NAME.lock` beside
+the directory: the system drops it when the process ends, so a crashed run never leaves it stuck.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 from llmtool.errors import LlmtoolError, UsageError
@@ -41,6 +44,8 @@ class RunDirectory:
                 raise LlmtoolError(f"output directory '{out}' already exists; pass --overwrite to replace it, --resume "
                                    "to continue its run, or choose another with output_dir=DIR")
             self.replaces = True
+            if main:
+                self._check_replaceable()
         self.work = _sibling(out, "incoming") if self.replaces else out
 
     def _check_path(self) -> None:
@@ -57,6 +62,18 @@ class RunDirectory:
         except OSError as err:
             raise UsageError(f"output directory '{out}' cannot be made ({err.strerror or err}); choose another "
                              "output_dir") from None
+
+    def _check_replaceable(self) -> None:
+        """--overwrite ends by renaming the previous run aside: try that rename now, and undo it."""
+        aside = _sibling(self.out, "replaced")
+        try:
+            os.replace(self.out, aside)
+        except OSError as err:
+            self.release()
+            raise UsageError(f"output directory '{self.out}' cannot be replaced ({err.strerror or err}): it, or "
+                             f"'{self.out.parent}', does not let it be renamed (immutable or read-only); make them "
+                             "writable, or choose another output_dir") from None
+        os.replace(aside, self.out)  # a kill in between is undone by the next run's _recover
 
     def _lock(self) -> None:
         import fcntl
@@ -103,14 +120,35 @@ class RunDirectory:
             self.work.mkdir(parents=True, exist_ok=True)
 
     def commit(self) -> None:
-        """The finished run takes the output directory's place (the previous run is removed only now)."""
+        """The finished run takes the output directory's place (the previous run is removed only now). Where the
+        renames fail all the same, the previous run stays and the finished one is kept beside it."""
         if self.main and self.replaces:
             replaced = _sibling(self.out, "replaced")
-            os.replace(self.out, replaced)
-            os.replace(self.work, self.out)
+            try:
+                os.replace(self.out, replaced)
+                try:
+                    os.replace(self.work, self.out)
+                except OSError:
+                    os.replace(replaced, self.out)
+                    raise
+            except OSError as err:
+                raise self._keep_beside(err) from None
             shutil.rmtree(replaced)
             self.work = self.out
             self.replaces = False
+
+    def _keep_beside(self, err: OSError) -> LlmtoolError:
+        """The finished run under a visible name beside the previous one (the next run would clear
+        `.NAME.incoming`), and the error that says where it is."""
+        kept = self.out.with_name(f"{self.out.name}.new-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            os.replace(self.work, kept)
+        except OSError:
+            kept = self.work
+        self.replaces = False  # nothing to abandon: the new run is kept
+        move = f"; move it away before the next run into '{self.out}'" if kept == self.work else ""
+        return LlmtoolError(f"the finished run could not take the place of '{self.out}' ({err.strerror or err}); "
+                            f"it is kept in '{kept}'{move}, and the previous run is as it was")
 
     def abandon(self) -> None:
         """A failed --overwrite run leaves nothing behind; the previous run stays as it was."""
@@ -123,7 +161,7 @@ class RunDirectory:
 
             try:
                 os.unlink(_sibling(self.out, "lock"))
-            except FileNotFoundError:
+            except OSError:  # gone already, or in a folder that takes no change: the OS lock goes all the same
                 pass
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)

@@ -1,8 +1,10 @@
-"""Fault injection, runs: output directories that cannot be written, --overwrite that fails or is killed, two
-runs at once, damaged checkpoints, a full disk while saving, and Ctrl-C. Each fault is caused for real."""
+"""Fault injection, runs: output directories that cannot be written or replaced, --overwrite that fails or is
+killed, two runs at once, damaged checkpoints, a full disk while saving, and Ctrl-C. Each fault is caused for real."""
 
 import csv
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -107,6 +109,73 @@ def test_unwritable_output_is_refused_before_anything_loads(tmp_path):
         pytest.skip("no /sys on this platform")
     with pytest.raises(UsageError, match="'/sys/llmtool-test-run' is not writable"):
         finetuning.finetune(small(tmp_path / "no-model", "/sys/llmtool-test-run"))
+
+
+@pytest.fixture
+def immutable():
+    """Make a file or directory immutable (chattr +i: not even root may change it), undone after the test; skipped
+    where the tool or the file system lacks the flag."""
+    made = []
+
+    def make(path: Path) -> Path:
+        done = (subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+                if shutil.which("chattr") else None)
+        if done is None or done.returncode != 0:
+            pytest.skip(f"cannot make '{path}' immutable here ({done.stderr.strip() if done else 'no chattr'})")
+        made.append(path)
+        return path
+
+    yield make
+    for path in reversed(made):
+        subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+
+
+def test_an_output_directory_that_cannot_be_replaced_is_refused_before_anything_loads(tmp_path, tiny_gpt2,
+                                                                                     immutable):
+    out = tmp_path / "run"
+    finetuning.finetune(small(tiny_gpt2, out, "train.max_steps=1"))
+    before = snapshot(out)
+    immutable(out)
+    with pytest.raises(UsageError, match=f"output directory '{out}' cannot be replaced \\(Operation not permitted\\)"):
+        finetuning.finetune(small(tmp_path / "no-model", out), overwrite=True)  # the output is checked first
+    assert snapshot(out) == before
+
+
+def test_a_folder_that_takes_no_change_is_refused_before_anything_loads(tmp_path, tiny_gpt2, immutable):
+    parent = tmp_path / "runs"
+    out = parent / "run"
+    finetuning.finetune(small(tiny_gpt2, out, "train.max_steps=1"))
+    (parent / ".run.lock").write_text("")  # left by a crashed run: the lock opens without making a file
+    immutable(parent)
+    with pytest.raises(UsageError, match=f"output directory '{out}' cannot be replaced"):
+        finetuning.finetune(small(tmp_path / "no-model", out), overwrite=True)
+
+
+class ImmutableAt(finetuning.Progress):
+    """Makes the output directory immutable when the loop reaches a step: after every check, before the swap."""
+
+    def __init__(self, at_step, out, make):
+        self.at_step, self.out, self.make = at_step, out, make
+
+    def step(self, step, loss, lr, tokens_per_second):
+        if step == self.at_step:
+            self.make(self.out)
+
+
+def test_a_finished_run_that_cannot_replace_the_old_one_is_kept_beside_it(tmp_path, tiny_gpt2, immutable):
+    out = tmp_path / "run"
+    finetuning.finetune(small(tiny_gpt2, out, "train.max_steps=1"))
+    before = snapshot(out)
+    with pytest.raises(LlmtoolError) as failure:
+        finetuning.finetune(small(tiny_gpt2, out, "train.max_steps=3"), overwrite=True,
+                            progress=ImmutableAt(2, out, immutable))
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("run.new-")]
+    assert len(kept) == 1
+    assert str(failure.value) == (f"the finished run could not take the place of '{out}' (Operation not "
+                                  f"permitted); it is kept in '{kept[0]}', and the previous run is as it was")
+    assert json.loads((kept[0] / "results.json").read_text())["steps"] == 3 and (kept[0] / "model.safetensors").is_file()
+    assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["run", kept[0].name])  # no hidden leftovers
 
 
 def test_failed_overwrite_keeps_every_file_of_the_previous_run(tmp_path, tiny_gpt2):
