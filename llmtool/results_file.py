@@ -1,43 +1,148 @@
-"""A JSONL results file that grows a record at a time: each record is flushed as it is written, so a stopped
-run loses only its last, unfinished line, and a resumed run continues the file after its last whole record."""
+"""The files that commands write results to, and the one guard each of them passes before any model loads.
+
+The guard (`check_output`) refuses an output that would destroy something or could not be written: an input of
+the run (compared by inode, so a hard link or a symlink to it counts), a directory, a folder that does not exist,
+a place that takes no new file, and a file that is not empty unless the user said to replace it. Results then
+reach the file in one of two ways, neither of which cuts a file in place: a whole document, or the records of a
+run that cannot be resumed, is written to a temporary file beside the output and renamed into place; a resumable
+`ResultsFile` grows a record at a time, each flushed as it is written, so a stopped run loses only its last,
+unfinished line and a resumed run continues after its last whole record. A pipe or a device (`-o /dev/null`) is
+written straight, as there is nothing in it to keep.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import stat
+import tempfile
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from llmtool.errors import LlmtoolError, SettingError
 
 
-class ResultsFile:
-    """Results written to `path`, one JSON object a line; to be resumed, each record has a "prompt" field.
+def _target(path: Path) -> Path:
+    """The file that writing `path` changes: a symlink's target, which keeps the link."""
+    return Path(os.path.realpath(path))
 
-    A file that already holds results is refused unless `resume` (keep its whole records, which must be for the
-    first of `prompts`, in order, and append) or `overwrite` (replace it) is given; either way nothing is written or
-    cut until the first new record arrives, so a run refused for another reason leaves the file as it was.
+
+def _is_special(target: Path) -> bool:
+    """A pipe or a device: written straight, never replaced or resumed."""
+    return target.exists() and not target.is_file() and not target.is_dir()
+
+
+def check_output(path: Path, inputs: Mapping[str, str | Path | None] | None = None, *,
+                 overwrite: bool = False) -> None:
+    """Refuse `path` as an output, before anything loads, where writing it would destroy something or fail: when
+    it is one of `inputs` (what it is -> its path; '-' and None are not files), a directory, in a folder that does
+    not exist or takes no new file, a file that cannot be replaced, or, unless `overwrite`, a file that is not
+    empty. Errors name the option by the key `output`."""
+    target = _target(path)
+    if target.is_dir():
+        raise SettingError(f"{{output}} '{path}' is a directory; give a file name")
+    if not target.parent.is_dir():
+        raise SettingError(f"{{output}} '{path}': directory '{target.parent}' does not exist; create it first")
+    for what, given in (inputs or {}).items():
+        if given is None or str(given) == "-" or not Path(given).exists() or not target.exists():
+            continue
+        if os.path.samefile(target, given):
+            alias = "" if _target(Path(given)) == target else " under another name (a link to it)"
+            raise SettingError(f"{{output}} '{path}' is the {what} itself{alias}; write the results to another "
+                               "file")
+    if _is_special(target):
+        return
+    _check_writable(path, target)
+    if not overwrite and target.exists() and target.stat().st_size > 0:
+        raise SettingError(f"{{output}} '{path}' is not empty; add {{overwrite}} to replace it",
+                           {"resume": " or {resume} to continue it"})
+
+
+def _check_writable(path: Path, target: Path) -> None:
+    """The folder takes a new file (the temporary one that is renamed into place) and the file itself, where it
+    exists, can be written (an immutable or append-only file cannot)."""
+    try:
+        handle, probe = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".probe")
+    except OSError as err:
+        raise SettingError(f"{{output}} '{path}' cannot be written: directory '{target.parent}' takes no new file "
+                           f"({err.strerror or err}); choose another place") from None
+    os.close(handle)
+    os.unlink(probe)
+    if target.exists():
+        try:
+            os.close(os.open(target, os.O_WRONLY))
+        except OSError as err:
+            raise SettingError(f"{{output}} '{path}' cannot be written ({err.strerror or err}); choose another "
+                               "file") from None
+
+
+def _temporary_beside(target: Path):
+    """A new file in the target's folder, with the mode the target has (or a new file gets): (handle, path)."""
+    if target.exists():
+        mode = stat.S_IMODE(target.stat().st_mode)
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    descriptor, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    os.fchmod(descriptor, mode)
+    return os.fdopen(descriptor, "wb"), Path(name)
+
+
+def _close(handle) -> None:
+    handle.flush()
+    if stat.S_ISREG(os.fstat(handle.fileno()).st_mode):  # a pipe or a device has nothing to sync
+        os.fsync(handle.fileno())
+    handle.close()
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """`data` as the whole of the file at `path` (checked by `check_output`): written beside it and renamed into
+    place, so that the file is never seen half-written and a failure leaves what was there."""
+    target = _target(path)
+    try:
+        if _is_special(target):
+            with target.open("wb") as handle:
+                handle.write(data)
+            return
+        handle, temporary = _temporary_beside(target)
+        try:
+            handle.write(data)
+            _close(handle)
+            os.replace(temporary, target)
+        finally:
+            handle.close()
+            temporary.unlink(missing_ok=True)
+    except OSError as err:
+        raise SettingError(f"could not write {{output}} '{path}' ({err.strerror or err})",
+                           exit_code=LlmtoolError.exit_code) from None
+
+
+class ResultsFile:
+    """Results written to `path` (checked by `check_output`), one JSON object a line.
+
+    A `resumable` file (generate) grows record by record, each record with a "prompt" field. A file that already
+    holds results is refused unless `resume` (keep its whole records, which must be for the first of `prompts`, in
+    order, and append) or `overwrite` (replace it) is given. A file that cannot be resumed (classify) is written to
+    a temporary file that takes the output's place when it is closed.
+
+    Either way nothing is written or cut until the first new record arrives, so a run refused for another reason
+    leaves the file as it was.
     """
 
-    def __init__(self, path: Path, prompts: Iterable[str] = (), *, resume: bool = False, overwrite: bool = False,
-                 inputs: Path | None = None):
+    def __init__(self, path: Path, prompts: Iterable[str] = (), *,
+                 inputs: Mapping[str, str | Path | None] | None = None, overwrite: bool = False,
+                 resumable: bool = False, resume: bool = False):
+        check_output(path, inputs, overwrite=overwrite or resume)
         self.path = path
+        self.target = _target(path)
         self.kept = 0  # whole records already in the file that a resumed run keeps
         self._kept_bytes = 0
         self._handle = None
-        self._resume = resume
-        if path.is_dir():
-            raise LlmtoolError(f"output '{path}' is a directory; give a file name, such as {path / 'results.jsonl'}")
-        if not path.parent.is_dir():
-            raise LlmtoolError(f"output folder '{path.parent}' does not exist; create it first")
-        if inputs is not None and inputs.exists() and path.exists() and path.samefile(inputs):
-            raise LlmtoolError(f"output '{path}' is the prompt file itself; write the results to another file")
-        if path.exists() and path.stat().st_size > 0:
-            if resume:
-                self.kept, self._kept_bytes = self._whole_records(prompts)
-            elif not overwrite:
-                raise SettingError(f"output '{path}' already holds results; add {{resume}} to continue it or "
-                                   "{overwrite} to replace it", exit_code=LlmtoolError.exit_code)
+        self._pending: Path | None = None  # the temporary file that takes the output's place when closed
+        self._resumable, self._resume = resumable, resume
+        if resume and not _is_special(self.target) and self.target.exists() and self.target.stat().st_size > 0:
+            self.kept, self._kept_bytes = self._whole_records(prompts)
 
     def _whole_records(self, prompts: Iterable[str]) -> tuple[int, int]:
         """How many whole records the file starts with, and their size in bytes, once each is checked to be for the
@@ -45,7 +150,7 @@ class ResultsFile:
         dropped, to be written again."""
         prompts = iter(prompts)
         count = size = 0
-        with self.path.open("rb") as handle:
+        with self.target.open("rb") as handle:
             for n, line in enumerate(handle, 1):
                 if not line.endswith(b"\n"):
                     break
@@ -77,15 +182,22 @@ class ResultsFile:
         self._handle.flush()  # a record is whole on disk before the next one starts
 
     def _open(self) -> None:
-        if self._resume and self.path.exists():
-            self._handle = self.path.open("r+b")
+        if _is_special(self.target):  # nothing to keep
+            self._handle = self.target.open("wb")
+        elif self._resume and self.target.exists():
+            self._handle = self.target.open("r+b")
             self._handle.truncate(self._kept_bytes)  # a cut-short last line goes
             self._handle.seek(self._kept_bytes)
         else:
-            self._handle = self.path.open("wb")
+            self._handle, self._pending = _temporary_beside(self.target)
+            if self._resumable:  # in place from the first record on, for --resume
+                os.replace(self._pending, self.target)
+                self._pending = None
 
     def close(self) -> None:
         if self._handle is not None:
-            os.fsync(self._handle.fileno())
-            self._handle.close()
+            _close(self._handle)
             self._handle = None
+            if self._pending is not None:
+                os.replace(self._pending, self.target)
+                self._pending = None

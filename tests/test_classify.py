@@ -199,7 +199,7 @@ def test_an_existing_output_is_replaced_only_with_overwrite(run_cli, sentiment_m
     out.write_text("earlier results\n", encoding="utf-8")
     refused = run_cli("classify", "--model", sentiment_model, "Great food.", "--output", out)
     assert isinstance(refused.exception, UsageError)
-    assert f"--output {out} already exists; add --overwrite to replace it" in str(refused.exception)
+    assert f"--output '{out}' is not empty; add --overwrite to replace it" in str(refused.exception)
     assert out.read_text(encoding="utf-8") == "earlier results\n"
     replaced = run_cli("classify", "--model", sentiment_model, "Great food.", "--output", out, "--overwrite")
     assert replaced.exit_code == 0, replaced.output
@@ -329,8 +329,8 @@ def bad_files(tmp_path):
     (["hello", "--batch-size", "0"], 2, "--batch-size must be at least 1"),
     (["hello", "--max-length", "65"], 2, "--max-length 65 is past the model's limit of 64 tokens"),
     (["hello", "--max-length", "2"], 2, "--max-length 2 leaves no room for text"),
-    (["hello", "--output", "nowhere/out.jsonl"], 2, "directory nowhere does not exist"),
-    (["--file", "texts.csv", "--output", "texts.csv"], 2, "--output is the input file"),
+    (["hello", "--output", "nowhere/out.jsonl"], 2, "nowhere' does not exist; create it first"),
+    (["--file", "texts.csv", "--output", "texts.csv"], 2, "--output 'texts.csv' is the input file itself"),
     ([" "], 2, "text 1 is empty"),
 ])
 def test_bad_input_is_one_red_line(user_cli, sentiment_model, bad_files, monkeypatch, args, exit_code, message):

@@ -1,5 +1,6 @@
 """Fault injection, runs: output directories that cannot be written or replaced, --overwrite that fails or is
-killed, two runs at once, damaged checkpoints, a full disk while saving, and Ctrl-C. Each fault is caused for real."""
+killed, two runs at once, damaged checkpoints, a full disk while saving, Ctrl-C, and the output files of generate,
+classify and eval (inputs, hard links, immutable places). Each fault is caused for real."""
 
 import csv
 import json
@@ -16,7 +17,7 @@ import pytest
 from llmtool import checkpoints, config, finetuning
 from llmtool.errors import Interrupted, LlmtoolError, UsageError
 
-from conftest import ROOT
+from conftest import ROOT, one_error_line
 
 
 @pytest.fixture(autouse=True)
@@ -334,3 +335,90 @@ def test_generate_killed_mid_file_resumes_to_the_uninterrupted_file(tmp_path, ti
     resumed = run_cli(*args, "-o", out, "--resume")
     assert resumed.exit_code == 0, resumed.output
     assert out.read_bytes() == whole.read_bytes()
+
+
+# ---------------------------------------------------------------- output files of generate, classify and eval
+
+
+@pytest.fixture
+def user_cli(run_cli, monkeypatch):
+    """The CLI as a user sees it: errors as one red line, not re-raised."""
+    monkeypatch.delenv("LLMTOOL_DEBUG", raising=False)
+    return run_cli
+
+
+@pytest.fixture
+def notes(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("".join(f"the film was good number {i}\n" for i in range(12)), encoding="utf-8")
+    return path
+
+
+def verb_args(verb, models, data, output):
+    """A short run of `verb` that reads `data` and writes `output`."""
+    if verb == "generate":
+        return ["generate", "--model", models("gpt2"), "--file", data, "--max-new-tokens", "2", "-o", output]
+    if verb == "classify":
+        return ["classify", "--model", models("bert"), "--file", data, "--output", output]
+    return ["eval", "--model", models("gpt2"), "--data", data, "--context", "16", "-o", output]
+
+
+VERBS = ["generate", "classify", "eval"]
+
+
+@pytest.mark.parametrize("verb", VERBS)
+@pytest.mark.parametrize("how", ["itself", "hard link", "symlink"])
+def test_the_output_is_never_the_input(user_cli, tiny_models, notes, verb, how):
+    output = {"itself": notes, "hard link": notes.with_name("link.txt"), "symlink": notes.with_name("sym.txt")}[how]
+    if how == "hard link":
+        os.link(notes, output)
+    elif how == "symlink":
+        output.symlink_to(notes)
+    before = notes.read_bytes()
+    for overwrite in ([], ["--overwrite"]):  # not even with --overwrite
+        line = one_error_line(user_cli(*verb_args(verb, tiny_models, notes, output), *overwrite), 2)
+        what = {"generate": "prompt file", "classify": "input file", "eval": "data file"}[verb]
+        assert f"--output '{output}' is the {what} itself" in line
+        assert ("under another name" in line) == (how == "hard link")
+        assert notes.read_bytes() == before
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_a_file_that_is_not_empty_is_replaced_only_with_overwrite_and_never_in_place(run_cli, user_cli, tiny_models,
+                                                                                   notes, verb):
+    output = notes.with_name("out.json")
+    output.write_text("earlier work\n")
+    os.link(output, notes.with_name("backup.json"))  # another name for the earlier work
+    line = one_error_line(user_cli(*verb_args(verb, tiny_models, notes, output)), 2)
+    assert f"--output '{output}' is not empty; add --overwrite to replace it" in line
+    assert output.read_text() == "earlier work\n"
+    replaced = run_cli(*verb_args(verb, tiny_models, notes, output), "--overwrite")
+    assert replaced.exit_code == 0, replaced.output
+    assert output.read_text() != "earlier work\n"
+    assert notes.with_name("backup.json").read_text() == "earlier work\n"  # renamed into place, not cut in place
+
+
+@pytest.mark.parametrize("verb", VERBS)
+@pytest.mark.parametrize("fault", ["folder immutable", "file immutable"])
+def test_an_unwritable_output_is_refused_before_the_model_loads(user_cli, tiny_models, notes, tmp_path, immutable,
+                                                                verb, fault):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    output = folder / "results.json"
+    if fault == "file immutable":
+        output.write_text("")
+        immutable(output)
+    else:
+        immutable(folder)
+    args = verb_args(verb, lambda family: tmp_path / "no-model", notes, output)  # the model would fail next
+    line = one_error_line(user_cli(*args), 2)
+    assert f"--output '{output}' cannot be written" in line and "Operation not permitted" in line
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_a_directory_or_a_missing_folder_is_refused(user_cli, tiny_models, notes, tmp_path, verb):
+    no_model = lambda family: tmp_path / "no-model"  # noqa: E731
+    line = one_error_line(user_cli(*verb_args(verb, no_model, notes, tmp_path)), 2)
+    assert f"--output '{tmp_path}' is a directory; give a file name" in line
+    line = one_error_line(user_cli(*verb_args(verb, no_model, notes, tmp_path / "nowhere" / "out.json")), 2)
+    assert f"directory '{tmp_path / 'nowhere'}' does not exist; create it first" in line

@@ -118,7 +118,7 @@ def test_an_existing_output_is_kept_unless_resumed_or_overwritten(run_cli, tiny_
     out.write_text('{"prompt": "older work"}\n', encoding="utf-8")
     refused = run_cli(*args(tiny_gpt2, prompt_file), "-o", out)
     assert isinstance(refused.exception, LlmtoolError)
-    assert "already holds results; add --resume to continue it or --overwrite to replace it" in str(refused.exception)
+    assert "is not empty; add --overwrite to replace it or --resume to continue it" in str(refused.exception)
     resumed = run_cli(*args(tiny_gpt2, prompt_file), "-o", out, "--resume")
     assert "line 1 is for another prompt than prompt 1 of the input" in str(resumed.exception)
     assert out.read_text(encoding="utf-8") == '{"prompt": "older work"}\n'

@@ -74,6 +74,8 @@ def classify(
     model = model or os.environ.get(CLASSIFIER_ENV)
     if not model:
         raise UsageError(f"no classifier given; pass --model (a directory or Hub id) or set ${CLASSIFIER_ENV}")
+    # Checked before the input is read or the model loads; the file changes only once records arrive.
+    sink = ResultsFile(output, inputs={"input file": file}, overwrite=overwrite) if output else None
     rows, from_file = _read_inputs(texts, file, text_column, pair_column, label_column)
 
     lm = models.load_model(
@@ -97,7 +99,6 @@ def classify(
 
     view = _View(names, top_k=len(names) if all_scores else top_k, ranked=not all_scores,
                  pairs=pair_column is not None, with_truth=references is not None)
-    sink = ResultsFile(output, overwrite=overwrite, inputs=file) if output else None  # options checked above
     written = truncated = 0
     predictions: list[int] = []  # kept only to score against references
     try:
@@ -152,7 +153,8 @@ def classify(
 
 def _check_options(texts, file, text_column, pair_column, label_column, top_k, all_scores, json_output, output,
                    overwrite, batch_size, max_length, int8, device, dtype) -> None:
-    """Everything wrong with the options at once, before any input is read or model loaded."""
+    """Everything wrong with the options at once, before any input is read or model loaded (the --output file
+    itself is checked next, by the output guard)."""
     problems = []
     if texts and file is not None:
         problems.append("give texts as arguments or with --file, not both")
@@ -176,16 +178,7 @@ def _check_options(texts, file, text_column, pair_column, label_column, top_k, a
         problems.append(f"--int8 runs on the CPU only; drop --device {device} or use --device cpu")
     if int8 and dtype not in ("auto", "fp32"):
         problems.append(f"--int8 quantizes fp32 weights; drop --dtype {dtype}")
-    if output is not None:
-        if output.is_dir():
-            problems.append(f"--output {output} is a directory; give a file name")
-        elif not output.parent.is_dir():
-            problems.append(f"--output {output}: directory {output.parent} does not exist")
-        elif from_columns and output.resolve() == file.resolve():
-            problems.append("--output is the input file; write the results elsewhere")
-        elif output.exists() and output.stat().st_size > 0 and not overwrite:
-            problems.append(f"--output {output} already exists; add --overwrite to replace it")
-    elif overwrite:
+    if overwrite and output is None:
         problems.append("--overwrite works on the file given with --output FILE")
     if problems:
         raise UsageError("; ".join(problems))

@@ -48,6 +48,7 @@ def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its fun
     task: Annotated[Optional[str], typer.Option(help="Override the task read from each model's config: causal-lm, seq2seq-lm or classification.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table: scores and how they were measured.")] = False,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Also write the JSON to this file.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="With --output: replace a file that is not empty.")] = False,
     device: DeviceOption = None,
     dtype: DtypeOption = "auto",
     trust_remote_code: TrustRemoteCodeOption = False,
@@ -67,13 +68,16 @@ def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its fun
 
       llmtool eval --model ./my-t5 --data pairs.jsonl --metric rouge,bleu,perplexity -o scores.json
     """
-    from llmtool import evaluation, models
+    from llmtool import evaluation, models, results_file
     from llmtool.tasks import CAUSAL_LM, TASKS
 
     requested = _metric_names(metric)
     if task is not None and task not in TASKS:
         raise UsageError(f"unknown --task '{task}'; choose one of {', '.join(TASKS)}")
-    _check_output(output)
+    if output is not None:
+        results_file.check_output(output, {"data file": data}, overwrite=overwrite)
+    elif overwrite:
+        raise UsageError("--overwrite works on the file given with --output FILE")
     names = model or [models.default_generation_model()]
     planned = [_plan(name, task, requested, trust_remote_code, base_model) for name in names]
     sliding = [p for p in planned if p.task == CAUSAL_LM and "perplexity" in p.metrics]
@@ -110,10 +114,7 @@ def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its fun
     if output is not None:
         import json
 
-        try:
-            output.write_text(json.dumps(_finite(report), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        except OSError as err:
-            raise LlmtoolError(f"could not write --output '{output}' ({err.strerror or err})") from None
+        results_file.write_whole(output, (json.dumps(_finite(report), ensure_ascii=False, indent=2) + "\n").encode())
     if json_output:
         from llmtool.commands._output import print_json
 
@@ -140,15 +141,6 @@ def _known_metrics() -> str:
     for name, tasks in EVAL_METRICS.items():
         by_tasks.setdefault(tasks, []).append(name)
     return "; ".join(f"{', '.join(names)} ({' and '.join(tasks)} models)" for tasks, names in by_tasks.items())
-
-
-def _check_output(output: Path | None) -> None:
-    if output is None:
-        return
-    if output.is_dir():
-        raise UsageError(f"--output '{output}' is a directory; give a file name")
-    if not output.parent.is_dir():
-        raise UsageError(f"--output '{output}': directory '{output.parent}' does not exist")
 
 
 def _plan(name: str, task: str | None, requested: list[str], trust_remote_code: bool,

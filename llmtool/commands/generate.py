@@ -83,7 +83,8 @@ def generate(
     if output is not None:
         from llmtool.results_file import ResultsFile
 
-        results = ResultsFile(output, prompts_in, resume=resume, overwrite=overwrite, inputs=file)
+        results = ResultsFile(output, prompts_in, inputs={"prompt file": file, "block-words file": block_words},
+                              overwrite=overwrite, resumable=True, resume=resume)
         if results.kept == len(prompts_in):
             if not quiet:
                 _note(f"all {results.kept} prompts already have results in {output}; nothing to do")
