@@ -86,6 +86,17 @@ class GenerationSettings:
         if problems:
             raise SettingError("; ".join(problems))
 
+    def text_settings(self) -> dict:
+        """The settings that decide the text each prompt gets, by key: what a resumed run must share with the
+        results it continues. The batch size counts only when sampling, where it sizes the seeded windows."""
+        length = ({"max_new_tokens": self.max_new_tokens} if self.max_new_tokens is not None
+                  else {"max_length": self.max_length})
+        sampling = ({"temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p, "seed": self.seed,
+                     "batch_size": self.batch_size} if self.sampling else {})
+        return {**length, "num_return_sequences": self.num_return_sequences, "do_sample": self.sampling, **sampling,
+                "repetition_penalty": self.repetition_penalty, "no_repeat_ngram_size": self.no_repeat_ngram_size,
+                "block_words": self.block_words}
+
 
 @dataclass
 class Generation:

@@ -45,6 +45,12 @@ def default_generation_model() -> str:
     return os.environ.get(MODEL_ENV) or DEFAULT_GENERATION_MODEL
 
 
+def model_identity(name: str) -> str:
+    """How a model is recorded with what it made: a local directory by its absolute path, a Hub id as it is."""
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
 def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name
 

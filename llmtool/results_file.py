@@ -21,6 +21,8 @@ from typing import Iterable, Mapping
 
 from llmtool.errors import LlmtoolError, SettingError
 
+SETTINGS_SUFFIX = ".settings.json"  # beside a resumable results file: the settings its records were made with
+
 
 def _target(path: Path) -> Path:
     """The file that writing `path` changes: a symlink's target, which keeps the link."""
@@ -118,13 +120,19 @@ def write_whole(path: Path, data: bytes) -> None:
                            exit_code=LlmtoolError.exit_code) from None
 
 
+def _show(value) -> str:
+    return "unset" if value is None else json.dumps(value, ensure_ascii=False)
+
+
 class ResultsFile:
     """Results written to `path` (checked by `check_output`), one JSON object a line.
 
     A `resumable` file (generate) grows record by record, each record with a "prompt" field. A file that already
     holds results is refused unless `resume` (keep its whole records, which must be for the first of `prompts`, in
-    order, and append) or `overwrite` (replace it) is given. A file that cannot be resumed (classify) is written to
-    a temporary file that takes the output's place when it is closed.
+    order, and append) or `overwrite` (replace it) is given. `settings` (key -> value: what decides a record's
+    text) are recorded beside the file (NAME.settings.json, with the record each set starts from), and a resumed
+    run must have those of the records it continues, unless `mix_settings`. A file that cannot be resumed
+    (classify) is written to a temporary file that takes the output's place when it is closed.
 
     Either way nothing is written or cut until the first new record arrives, so a run refused for another reason
     leaves the file as it was.
@@ -132,22 +140,28 @@ class ResultsFile:
 
     def __init__(self, path: Path, prompts: Iterable[str] = (), *,
                  inputs: Mapping[str, str | Path | None] | None = None, overwrite: bool = False,
-                 resumable: bool = False, resume: bool = False):
+                 resumable: bool = False, resume: bool = False, settings: dict | None = None,
+                 mix_settings: bool = False):
         check_output(path, inputs, overwrite=overwrite or resume)
         self.path = path
         self.target = _target(path)
+        self.settings_path = self.target.with_name(self.target.name + SETTINGS_SUFFIX)
         self.kept = 0  # whole records already in the file that a resumed run keeps
         self._kept_bytes = 0
         self._handle = None
         self._pending: Path | None = None  # the temporary file that takes the output's place when closed
         self._resumable, self._resume = resumable, resume
+        self._settings = json.loads(json.dumps(settings)) if settings is not None else None  # as read back
+        self._made_with: list[dict] = []  # the sets of settings the kept records were made with
         if resume and not _is_special(self.target) and self.target.exists() and self.target.stat().st_size > 0:
-            self.kept, self._kept_bytes = self._whole_records(prompts)
+            self.kept, self._kept_bytes, more = self._whole_records(prompts)
+            if self.kept and more and self._settings is not None:
+                self._continue_settings(mix_settings)
 
-    def _whole_records(self, prompts: Iterable[str]) -> tuple[int, int]:
-        """How many whole records the file starts with, and their size in bytes, once each is checked to be for the
-        next of `prompts`. A last line without its line break is a record cut short by a stopped run: it is
-        dropped, to be written again."""
+    def _whole_records(self, prompts: Iterable[str]) -> tuple[int, int, bool]:
+        """How many whole records the file starts with and their size in bytes, once each is checked to be for the
+        next of `prompts`; and whether prompts are left after them. A last line without its line break is a record
+        cut short by a stopped run: it is dropped, to be written again."""
         prompts = iter(prompts)
         count = size = 0
         with self.target.open("rb") as handle:
@@ -163,7 +177,7 @@ class ResultsFile:
                     raise LlmtoolError(f"output '{self.path}' line {n} is for another prompt than prompt {n} of the "
                                        "input; resume with the same prompts, or give another output file")
                 count, size = count + 1, size + len(line)
-        return count, size
+        return count, size, next(prompts, None) is not None
 
     def _record(self, n: int, line: bytes) -> dict:
         try:
@@ -175,6 +189,29 @@ class ResultsFile:
                                "this command: give another output file")
         return record
 
+    def _continue_settings(self, mix: bool) -> None:
+        """The kept records were made with this run's settings, or the caller mixes settings knowingly."""
+        try:
+            made_with = json.loads(self.settings_path.read_text(encoding="utf-8"))["made_with"]
+            made_with = [entry for entry in made_with if entry["from_record"] <= self.kept]
+            recorded = made_with[-1]["settings"]
+        except (OSError, ValueError, KeyError, IndexError, TypeError):
+            made_with, recorded = [], None
+        self._made_with = made_with
+        if mix:
+            return
+        if recorded is None:
+            raise SettingError(f"{{output}} '{self.path}' holds results without a record of the settings they were "
+                               f"made with ('{self.settings_path}' is missing or unreadable); add {{mix_settings}} to "
+                               "continue it anyway")
+        keys = dict.fromkeys([*recorded, *self._settings])  # None and absent both mean unset
+        differ = [f"{{{key}}} was {_show(recorded.get(key))} and is {_show(self._settings.get(key))} now"
+                  for key in keys if recorded.get(key) != self._settings.get(key)]
+        if differ:
+            raise SettingError(f"{{output}} '{self.path}' holds results made with other settings: "
+                               f"{', '.join(differ)}; resume with the settings they were made with, or add "
+                               "{mix_settings} to add results made with these")
+
     def write(self, record: dict) -> None:
         if self._handle is None:
             self._open()
@@ -182,9 +219,10 @@ class ResultsFile:
         self._handle.flush()  # a record is whole on disk before the next one starts
 
     def _open(self) -> None:
-        if _is_special(self.target):  # nothing to keep
+        if _is_special(self.target):  # nothing to keep, and no folder of its own for the settings
             self._handle = self.target.open("wb")
-        elif self._resume and self.target.exists():
+            return
+        if self._resume and self.target.exists():
             self._handle = self.target.open("r+b")
             self._handle.truncate(self._kept_bytes)  # a cut-short last line goes
             self._handle.seek(self._kept_bytes)
@@ -193,6 +231,15 @@ class ResultsFile:
             if self._resumable:  # in place from the first record on, for --resume
                 os.replace(self._pending, self.target)
                 self._pending = None
+        if self._settings is not None:
+            self._record_settings()
+
+    def _record_settings(self) -> None:
+        """The settings the records from here on are made with, after those of the kept records."""
+        made_with = self._made_with if self.kept else []
+        if not made_with or made_with[-1]["settings"] != self._settings:
+            made_with = [*made_with, {"from_record": self.kept + 1, "settings": self._settings}]
+        write_whole(self.settings_path, (json.dumps({"made_with": made_with}, indent=2) + "\n").encode())
 
     def close(self) -> None:
         if self._handle is not None:

@@ -1,6 +1,6 @@
 """Fault injection, runs: output directories that cannot be written or replaced, --overwrite that fails or is
 killed, two runs at once, damaged checkpoints, a full disk while saving, Ctrl-C, and the output files of generate,
-classify and eval (inputs, hard links, immutable places). Each fault is caused for real."""
+classify and eval (inputs, hard links, immutable places, resumed settings). Each fault is caused for real."""
 
 import csv
 import json
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from llmtool import checkpoints, config, finetuning
-from llmtool.errors import Interrupted, LlmtoolError, UsageError
+from llmtool.errors import Interrupted, LlmtoolError, SettingError, UsageError
 
 from conftest import ROOT, one_error_line
 
@@ -422,3 +422,47 @@ def test_a_directory_or_a_missing_folder_is_refused(user_cli, tiny_models, notes
     assert f"--output '{tmp_path}' is a directory; give a file name" in line
     line = one_error_line(user_cli(*verb_args(verb, no_model, notes, tmp_path / "nowhere" / "out.json")), 2)
     assert f"directory '{tmp_path / 'nowhere'}' does not exist; create it first" in line
+
+
+def test_resume_refuses_results_made_with_other_settings_unless_asked(run_cli, tiny_gpt2, tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("".join(f"the film was number {i}\n" for i in range(6)), encoding="utf-8")
+    args = ["generate", "--model", tiny_gpt2, "--file", prompts, "--max-new-tokens", "3", "--batch-size", "2"]
+    out = tmp_path / "out.jsonl"
+    assert run_cli(*args, "-o", out, "--do-sample", "--seed", "1").exit_code == 0
+    settings = out.with_name("out.jsonl.settings.json")
+    made_with = json.loads(settings.read_text())["made_with"]
+    assert [entry["from_record"] for entry in made_with] == [1]
+    assert made_with[0]["settings"]["model"] == str(tiny_gpt2) and made_with[0]["settings"]["seed"] == 1
+    out.write_bytes(b"".join(out.read_bytes().splitlines(keepends=True)[:2]))  # a run stopped after two prompts
+
+    refused = run_cli(*args, "-o", out, "--resume", "--do-sample", "--seed", "2", "--temperature", "0.5")
+    assert isinstance(refused.exception, SettingError)
+    assert str(refused.exception) == (f"--output '{out}' holds results made with other settings: --temperature was "
+                                      "1.0 and is 0.5 now, --seed was 1 and is 2 now; resume with the settings they "
+                                      "were made with, or add --mix-settings to add results made with these")
+    greedy = run_cli(*args, "-o", out, "--resume")
+    assert "other settings: --do-sample was true and is false now, --temperature was 1.0" in str(greedy.exception)
+    assert len(out.read_bytes().splitlines()) == 2
+
+    mixed = run_cli(*args, "-o", out, "--resume", "--mix-settings")
+    assert mixed.exit_code == 0, mixed.output
+    assert len(out.read_bytes().splitlines()) == 6
+    made_with = json.loads(settings.read_text())["made_with"]
+    assert [entry["from_record"] for entry in made_with] == [1, 3]
+    assert made_with[1]["settings"]["do_sample"] is False
+
+
+def test_resume_without_a_record_of_the_settings_is_refused_unless_asked(run_cli, tiny_gpt2, tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("one\ntwo\nthree\n", encoding="utf-8")
+    args = ["generate", "--model", tiny_gpt2, "--file", prompts, "--max-new-tokens", "2"]
+    out = tmp_path / "out.jsonl"
+    assert run_cli(*args, "-o", out).exit_code == 0
+    out.write_bytes(out.read_bytes().splitlines(keepends=True)[0])
+    out.with_name("out.jsonl.settings.json").unlink()
+    refused = run_cli(*args, "-o", out, "--resume")
+    assert "holds results without a record of the settings they were made with" in str(refused.exception)
+    assert "add --mix-settings to continue it anyway" in str(refused.exception)
+    assert run_cli(*args, "-o", out, "--resume", "--mix-settings").exit_code == 0
+    assert len(out.read_bytes().splitlines()) == 3

@@ -42,6 +42,7 @@ def generate(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the results to this JSONL file (one --json record a prompt), each batch as it finishes.", show_default=False)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="With --output: keep the results already in the file and generate for the prompts after them.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="With --output: replace a file that already holds results.")] = False,
+    mix_settings: Annotated[bool, typer.Option("--mix-settings", help="With --resume: continue even though the kept results were made with another model or other generation settings (FILE.settings.json records where each set starts).")] = False,
     compile_decoder: Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="Decode with a static KV cache and a compiled forward. (default: on CUDA when the run has enough decoding steps to repay the compile time, else off)", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")] = False,
     device: DeviceOption = None,
@@ -76,21 +77,22 @@ def generate(
         batch_size=batch_size, block_words=generation.read_block_words(block_words, block_default),
     )
     settings.validate()
-    _check_output_options(stream, json_output, output, resume, overwrite)
+    _check_output_options(stream, json_output, output, resume, overwrite, mix_settings)
     prompts_in = _prompt_source(prompts, file)
     settings.validate(len(prompts_in), streaming=stream)  # before anything reaches stdout
+    model = model or models.default_generation_model()
     results = None
     if output is not None:
         from llmtool.results_file import ResultsFile
 
         results = ResultsFile(output, prompts_in, inputs={"prompt file": file, "block-words file": block_words},
-                              overwrite=overwrite, resumable=True, resume=resume)
+                              overwrite=overwrite, resumable=True, resume=resume, mix_settings=mix_settings,
+                              settings={"model": models.model_identity(model), **settings.text_settings()})
         if results.kept == len(prompts_in):
             if not quiet:
                 _note(f"all {results.kept} prompts already have results in {output}; nothing to do")
             return
 
-    model = model or models.default_generation_model()
     lm = models.load_model(
         model, task=task, allowed_tasks=(CAUSAL_LM, SEQ2SEQ_LM),
         verb="generate", device=device, dtype=dtype, trust_remote_code=trust_remote_code,
@@ -147,7 +149,7 @@ def generate(
 
 
 def _check_output_options(stream: bool, json_output: bool, output: Path | None, resume: bool,
-                          overwrite: bool) -> None:
+                          overwrite: bool, mix_settings: bool) -> None:
     if stream and (json_output or output is not None):
         raise UsageError(f"--stream and {'--json' if json_output else '--output'} do not mix; choose one")
     if output is not None and json_output:
@@ -156,6 +158,8 @@ def _check_output_options(stream: bool, json_output: bool, output: Path | None, 
         raise UsageError(f"{'--resume' if resume else '--overwrite'} works on the file given with --output FILE")
     if resume and overwrite:
         raise UsageError("--resume continues the output file and --overwrite replaces it; choose one")
+    if mix_settings and not resume:
+        raise UsageError("--mix-settings lets --resume continue a file made with other settings; add --resume")
 
 
 def _kept_so_far(err: BaseException, results, written: int, total: int) -> LlmtoolError:
