@@ -1,6 +1,6 @@
 """`llmtool eval`: perplexity against the transformers documentation's strided loop, batch-size invariance, bits
 per byte by hand, classifier and seq2seq metrics against scikit-learn/rouge-score/sacrebleu on the same
-predictions, several models side by side, and bad input as one line."""
+predictions, several models side by side, nothing on stderr but llmtool's own lines, and bad input as one line."""
 
 import json
 import math
@@ -347,6 +347,35 @@ def test_models_of_different_tasks_side_by_side(run_cli, tiny_gpt2, tiny_t5, tmp
     table = run_cli("eval", "--model", tiny_gpt2, "--model", tiny_t5, "--data", path, "--text-column", "source",
                     "--max-new-tokens", 4, catch_exceptions=False).stdout
     assert "perplexity" in table and "rouge1" in table and len([ln for ln in table.splitlines() if "-lm" in ln]) == 2
+
+
+# ---------------------------------------------------------------- stderr
+
+
+def llmtool_process(*args):
+    """llmtool run as a user runs it, in its own process: (exit code, stderr)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "LLMTOOL_DEBUG"}
+    run = subprocess.run([sys.executable, "-m", "llmtool", *map(str, args)], capture_output=True, text=True,
+                         env=env, cwd=ROOT, timeout=600)
+    return run.returncode, run.stderr
+
+
+def test_stderr_carries_only_llmtools_own_lines(tiny_gpt2, tiny_t5, tmp_path):
+    """No library notices on stderr (transformers' "Loading weights" bars and loss_type notice, peft's
+    is_gradient_checkpointing FutureWarning): not from a LoRA fine-tune, nor from eval of a model, of an adapter,
+    or of an encoder-decoder (given labels). Off a terminal eval prints nothing there."""
+    adapter = tmp_path / "lora"
+    code, stderr = llmtool_process("finetune", ROOT / "recipes" / "lora-gpt2.yaml", f"model.name={tiny_gpt2}",
+                                   "train.max_steps=2", "data.max_train_samples=32", "-o", adapter)
+    assert code == 0, stderr
+    assert all(line.startswith(("step ", "training ")) for line in stderr.splitlines() if line.strip()), stderr
+    for args in (["--model", tiny_gpt2, "--model", adapter], ["--model", tiny_t5, "--data", PAIRS, "--metric", "perplexity,exact_match", "--max-new-tokens", 4]):
+        code, stderr = llmtool_process("eval", *args)
+        assert code == 0 and stderr == "", stderr
 
 
 # ---------------------------------------------------------------- bad input
