@@ -1,6 +1,7 @@
-"""`llmtool eval`: perplexity against the transformers documentation's strided loop, batch-size invariance, bits
-per byte by hand, classifier and seq2seq metrics against scikit-learn/rouge-score/sacrebleu on the same
-predictions, several models side by side, nothing on stderr but llmtool's own lines, and bad input as one line."""
+"""`llmtool eval`: perplexity of a text as it is against the transformers documentation's strided loop,
+batch-size invariance, bits per byte by hand, classifier and seq2seq metrics against scikit-learn/rouge-score/
+sacrebleu on the same predictions, several models side by side, nothing on stderr but llmtool's own lines, and bad
+input as one line."""
 
 import json
 import math
@@ -16,9 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = Path(__file__).parent / "fixtures" / "configs"
 SENTIMENT = ROOT / "data" / "sentiment" / "validation.csv"
 PAIRS = ROOT / "data" / "seq2seq" / "validation.jsonl"
+# What eval scores for a text file: the whole text, as it is (its final newline included).
 SHIPPED_TEXT = resources.files("llmtool.assets").joinpath("eval.txt").read_text(encoding="utf-8")
-# What eval scores for a text file: its non-blank lines joined by newlines.
-SHIPPED_SCORED = "\n".join(line for line in SHIPPED_TEXT.splitlines() if line.strip())
+# The shipped text as notes are written: paragraphs of three lines apart by a blank line, and two at the end.
+NOTES = "".join(line + ("\n" if i % 3 == 2 else "") for i, line in enumerate(SHIPPED_TEXT.splitlines(True))) + "\n"
 
 
 def eval_json(run_cli, *args):
@@ -41,7 +43,7 @@ def trained_gpt2(tiny_gpt2, tmp_path_factory):
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_gpt2)
     model = AutoModelForCausalLM.from_pretrained(tiny_gpt2)
-    ids = torch.tensor(tokenizer(SHIPPED_SCORED)["input_ids"])
+    ids = torch.tensor(tokenizer(SHIPPED_TEXT)["input_ids"])
     generator = torch.Generator().manual_seed(0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
     model.train()
@@ -98,7 +100,7 @@ def documentation_perplexity(model, tokenizer, text, max_length, stride):
 
 def one_token_last_window(tokenizer) -> int:
     """A context (= stride) that leaves the shipped text a last window of one token, which scores nothing."""
-    n_tokens = len(tokenizer(SHIPPED_SCORED)["input_ids"])
+    n_tokens = len(tokenizer(SHIPPED_TEXT)["input_ids"])
     return next(c for c in range(4, 64) if n_tokens % c == 1)
 
 
@@ -107,12 +109,12 @@ def one_token_last_window(tokenizer) -> int:
 def test_perplexity_matches_the_documentation_loop(run_cli, trained_gpt2, gpt2, context, stride):
     if context is None:
         context = stride = one_token_last_window(gpt2[1])
-    expected, doc_tokens, n_tokens = documentation_perplexity(*gpt2, SHIPPED_SCORED, context, stride)
+    expected, doc_tokens, n_tokens = documentation_perplexity(*gpt2, SHIPPED_TEXT, context, stride)
     result = only(eval_json(run_cli, "--model", trained_gpt2, "--context", context, "--stride", stride))
-    assert result["scores"]["perplexity"] == pytest.approx(expected, rel=1e-3)
+    assert result["scores"]["perplexity"] == pytest.approx(expected, rel=1e-4)
     method = result["perplexity_method"]
     assert method["method"] == "sliding window" and (method["context"], method["stride"]) == (context, stride)
-    assert method["tokens"] == n_tokens and method["bytes"] == len(SHIPPED_SCORED.encode("utf-8"))
+    assert method["tokens"] == n_tokens and method["bytes"] == len(SHIPPED_TEXT.encode("utf-8"))
     if stride == context:  # each window's first token has no history: neither method scores it
         assert method["scored_tokens"] == doc_tokens
     else:  # overlapping windows score every token but the first once (the documentation undercounts by one a window)
@@ -121,20 +123,44 @@ def test_perplexity_matches_the_documentation_loop(run_cli, trained_gpt2, gpt2, 
           f"{expected!r}, relative difference {result['scores']['perplexity'] / expected - 1:.2e}")
 
 
+@pytest.mark.parametrize("source", ["file", "stdin"])
+def test_a_text_with_blank_lines_is_scored_as_it_is(run_cli, trained_gpt2, gpt2, tmp_path, source):
+    """Notes with blank lines and a final newline: their perplexity is the documentation loop's on the same text,
+    which is not that of their non-blank lines."""
+    expected, _, n_tokens = documentation_perplexity(*gpt2, NOTES, 128, 128)
+    non_blank, _, _ = documentation_perplexity(*gpt2, "\n".join(line for line in NOTES.splitlines() if line.strip()),
+                                               128, 128)
+    assert abs(non_blank / expected - 1) > 1e-3  # what dropping the blank lines would cost
+    path = tmp_path / "notes.txt"
+    path.write_text(NOTES, encoding="utf-8")
+    data = path if source == "file" else "-"
+    result = run_cli("eval", "--json", "--model", trained_gpt2, "--data", data, input=NOTES, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    scored = only(report)
+    assert scored["scores"]["perplexity"] == pytest.approx(expected, rel=1e-4)
+    assert scored["perplexity_method"]["tokens"] == n_tokens and report["rows"] == 1
+    print(f"{source}: llmtool {scored['scores']['perplexity']!r}, documentation loop {expected!r}, relative "
+          f"difference {scored['scores']['perplexity'] / expected - 1:.2e}; non-blank lines alone: {non_blank!r}")
+
+
 def test_the_reference_model_depends_on_its_context(gpt2):
     """What makes the comparison above telling: too little context costs this model well over 0.1%."""
-    full, _, _ = documentation_perplexity(*gpt2, SHIPPED_SCORED, 128, 128)
-    short, _, _ = documentation_perplexity(*gpt2, SHIPPED_SCORED, 4, 4)
+    full, _, _ = documentation_perplexity(*gpt2, SHIPPED_TEXT, 128, 128)
+    short, _, _ = documentation_perplexity(*gpt2, SHIPPED_TEXT, 4, 4)
     assert short > 1.05 * full
 
 
-def test_default_context_is_the_models_positions_and_text_is_shipped(run_cli, tiny_gpt2, monkeypatch):
+def test_default_context_is_the_models_positions_and_text_is_shipped(run_cli, tiny_gpt2, monkeypatch, tmp_path):
     monkeypatch.setenv("LLMTOOL_MODEL", str(tiny_gpt2))
     report = eval_json(run_cli)
     result = only(report)
     assert result["model"] == str(tiny_gpt2) and result["task"] == "causal-lm"
-    assert "eval.txt" in report["data"] and report["rows"] == len(SHIPPED_SCORED.splitlines()) >= 100
+    assert "eval.txt" in report["data"] and report["rows"] == 1  # the shipped text, whole
     assert result["perplexity_method"]["context"] == result["perplexity_method"]["stride"] == 128
+    (tmp_path / "shipped.txt").write_text(SHIPPED_TEXT, encoding="utf-8")
+    from_file = only(eval_json(run_cli, "--model", tiny_gpt2, "--data", tmp_path / "shipped.txt"))
+    assert from_file["scores"] == result["scores"]
 
 
 @pytest.mark.parametrize("stride", [None, 64, 100])
@@ -163,13 +189,6 @@ def test_bits_per_byte_and_stderr_by_hand(run_cli, trained_gpt2, gpt2, tmp_path)
     assert scores["nll_stderr"] == pytest.approx(nll.std().item() / math.sqrt(len(nll)), rel=1e-4)
     low, high = scores["perplexity_interval"]
     assert low < scores["perplexity"] < high
-
-
-def test_a_file_is_scored_as_its_lines_joined(run_cli, tiny_gpt2, tmp_path):
-    (tmp_path / "shipped.txt").write_text(SHIPPED_TEXT, encoding="utf-8")
-    from_file = only(eval_json(run_cli, "--model", tiny_gpt2, "--data", tmp_path / "shipped.txt"))["scores"]
-    shipped = only(eval_json(run_cli, "--model", tiny_gpt2))["scores"]
-    assert from_file["perplexity"] == shipped["perplexity"]
 
 
 # ---------------------------------------------------------------- classifiers
@@ -422,7 +441,8 @@ def test_option_out_of_range_is_one_line_before_anything_loads(tmp_path):
 @pytest.mark.parametrize("content, code, words", [
     (b"", 1, ["has no rows (it is empty)"]),
     (b"caf\xe9 au lait\n", 1, ["is not UTF-8 text (byte 3)"]),
-    (b"a\n", 1, ["shorter than two tokens"]),
+    (b"\n \n\n", 1, ["has no rows (it is empty)"]),
+    (b"a", 1, ["shorter than two tokens"]),  # one token; with its newline it would have two
 ])
 def test_bad_text_files(run_cli, tiny_gpt2, monkeypatch, tmp_path, content, code, words):
     path = tmp_path / "text.txt"

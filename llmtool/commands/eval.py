@@ -33,7 +33,7 @@ class _Planned:
 def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its function's name
     model: Annotated[Optional[list[str]], typer.Option("--model", "-m", metavar="MODEL", help="Local model directory or Hub id; repeat to compare models side by side. (default: $LLMTOOL_MODEL, else gpt2)", show_default=False)] = None,
     metric: Annotated[Optional[list[str]], typer.Option("--metric", metavar="NAME", help="perplexity (causal and seq2seq LMs), accuracy, precision, recall, f1 (classifiers), exact_match, rouge, bleu (seq2seq); repeat, or separate by commas. (default: perplexity; classifiers: accuracy and f1; seq2seq: exact_match and rouge)", show_default=False)] = None,
-    data: Annotated[Optional[str], typer.Option("--data", "-d", metavar="FILE", help="csv/tsv/json/jsonl/parquet file, or text one row a line ('-' for stdin). (default: a short English text shipped with llmtool)", show_default=False)] = None,
+    data: Annotated[Optional[str], typer.Option("--data", "-d", metavar="FILE", help="csv/tsv/json/jsonl/parquet file, or a text file ('-' for stdin): a causal LM's perplexity is of the whole text as it is, blank lines and line breaks included. (default: a short English text shipped with llmtool)", show_default=False)] = None,
     text_column: Annotated[str, typer.Option(help="Column of texts (causal LMs, classifiers).")] = "text",
     label_column: Annotated[str, typer.Option(help="Column of labels (classifiers): label names, or ids.")] = "label",
     source_column: Annotated[str, typer.Option(help="Column of sources (seq2seq).")] = "source",
@@ -53,7 +53,7 @@ def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its fun
 ) -> None:
     """Evaluate models on the same data: perplexity for language models, accuracy/F1 for classifiers, exact match/ROUGE/BLEU for text-to-text models.
 
-    Perplexity runs a sliding window over the whole text (rows joined by newlines): each token is scored at most once, seeing up to --context tokens, and scored tokens weigh alike. It comes with a 95% interval and bits per byte, which compares models with different tokenizers. Classifiers are scored against --label-column; seq2seq models answer --source-column greedily and are scored against --target-column (their perplexity is that of the targets given the sources). With several --model, each gets one row.
+    Perplexity is of the text as it is: a text file's (or stdin's) whole text, blank lines and line breaks included, or a table's --text-column rows joined by newlines. A sliding window runs over it: each token is scored at most once, seeing up to --context tokens, and scored tokens weigh alike. It comes with a 95% interval and bits per byte, which compares models with different tokenizers. Classifiers are scored against --label-column; seq2seq models answer --source-column greedily and are scored against --target-column (their perplexity is that of the targets given the sources). With several --model, each gets one row.
 
     Examples:
 
@@ -85,8 +85,8 @@ def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its fun
             raise err.within(before=f"model '{plan.name}': ") from None
 
     roles = sorted({role for p in planned for role in evaluation.TASK_INPUTS[p.task]}, key=list(COLUMN_OPTIONS).index)
-    rows, where = _read_rows(data, roles, planned, dict(zip(COLUMN_OPTIONS, (text_column, label_column,
-                                                                            source_column, target_column))))
+    rows, where, whole = _read_rows(data, roles, planned, dict(zip(COLUMN_OPTIONS, (text_column, label_column,
+                                                                                   source_column, target_column))))
     if "source" in rows and prefix:
         rows["source"] = [prefix + source for source in rows["source"]]
 
@@ -117,7 +117,7 @@ def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its fun
 
         print_json(_finite(report))
     else:
-        _print_table(report)
+        _print_table(report, whole)
 
 
 def _metric_names(given: list[str] | None) -> list[str]:
@@ -168,8 +168,9 @@ def _plan(name: str, task: str | None, requested: list[str], trust_remote_code: 
 
 
 def _read_rows(data: str | None, roles: list[str], planned: list[_Planned],
-               columns: dict[str, str]) -> tuple[dict[str, list], str]:
-    """The columns every model needs, read once through data.load_inputs: {role: values}, and where from."""
+               columns: dict[str, str]) -> tuple[dict[str, list], str, bool]:
+    """The columns every model needs, read once through data.load_inputs: {role: values}, where from, and
+    whether it is plain text (read whole, as one text)."""
     from importlib import resources
 
     import datasets
@@ -191,13 +192,14 @@ def _read_rows(data: str | None, roles: list[str], planned: list[_Planned],
                              f"{' and '.join(role + 's' for role in needs)}; give --data FILE (its columns are "
                              f"named by {' and '.join(COLUMN_OPTIONS[role] for role in needs)})")
         with resources.as_file(resources.files("llmtool.assets") / SHIPPED_TEXT) as path:
-            dataset = data_lib.load_inputs(str(path), read)
+            dataset = data_lib.load_inputs(str(path), read, whole_text=True)
         where = f"the shipped evaluation text (llmtool/assets/{SHIPPED_TEXT})"
     else:
         stdin_text = read_stdin() if data == "-" else None
-        dataset = data_lib.load_inputs(data, read, stdin_text)
+        dataset = data_lib.load_inputs(data, read, stdin_text, whole_text=True)
         where = "stdin" if data == "-" else f"'{data}'"
-    return {role: list(dataset[first_role[columns[role]]]) for role in roles}, where
+    whole = data is None or data_lib.is_plain_text(data)
+    return {role: list(dataset[first_role[columns[role]]]) for role in roles}, where, whole
 
 
 
@@ -244,13 +246,14 @@ def _cell(key: str, value) -> str:
     return f"{value:.4f}"
 
 
-def _print_table(report: dict) -> None:
+def _print_table(report: dict, whole: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
     keys = list(dict.fromkeys(key for r in report["results"] for name in r["metrics"]
                               for key in COLUMNS.get(name, (name,))))
-    table = Table(title=f"llmtool eval on {report['data']}, {report['rows']} rows", title_justify="left")
+    read = "its whole text" if whole else f"{report['rows']} rows"
+    table = Table(title=f"llmtool eval on {report['data']}, {read}", title_justify="left")
     table.add_column("model", overflow="fold")
     table.add_column("task")
     for key in keys:
