@@ -159,10 +159,10 @@ class PerplexityReport:
     nll: float  # mean negative log-likelihood per scored token (nats)
     stderr: float  # standard error of that mean
     perplexity_interval: tuple[float, float]  # exp(nll -/+ 1.96 stderr): a 95% interval
-    bits_per_byte: float  # total NLL in bits over the scored text's UTF-8 bytes: comparable across tokenizers
+    bits_per_byte: float  # total NLL in bits over the scored tokens' UTF-8 bytes: comparable across tokenizers
     tokens: int  # tokens in the text (seq2seq: in the targets)
     scored_tokens: int  # tokens predicted: all but the first, and (windows that do not overlap) each window's first
-    bytes: int
+    bytes: int  # UTF-8 bytes of the scored tokens: the text's, less those of the tokens never predicted
     context: int | None  # sliding window only: tokens a window sees
     stride: int | None
     windows: int | None
@@ -226,7 +226,8 @@ def _takes_logits_to_keep(model) -> bool:
 
 
 def _report(nll, n_tokens: int, n_bytes: int, **method) -> PerplexityReport:
-    """Token-weighted perplexity, its standard error and bits per byte from every scored token's NLL."""
+    """Token-weighted perplexity, its standard error and bits per byte from every scored token's NLL and the
+    scored tokens' bytes."""
     count = nll.numel()
     mean = nll.mean().item()
     stderr = (nll.std(unbiased=True).item() / math.sqrt(count)) if count > 1 else float("nan")
@@ -244,17 +245,60 @@ def default_window_batch(device) -> int:
     return 1 if device.type == "cpu" else 8
 
 
+def token_bytes(tokenizer, text: str) -> tuple[list[int], list[int]]:
+    """The tokens of `text` (no special tokens added) and the UTF-8 bytes of the text each one stands for; they
+    add up to the text's bytes. A byte-level BPE token (GPT-2, Llama 3, Qwen) is a byte string written one
+    character a byte, so a piece of a character counts the bytes it holds. Other tokenizers go by offsets: a
+    token stands for the text from the end of the one before to its own end (a space left out of its span
+    counts with it), and pieces that end together (byte fallback: a byte each) share their bytes evenly. A
+    tokenizer without offsets (a pure-Python one) counts each token's own decoded text."""
+    encoding = tokenizer(text, add_special_tokens=False, verbose=False, return_offsets_mapping=tokenizer.is_fast)
+    ids = encoding["input_ids"]
+    n_bytes = len(text.encode("utf-8"))
+    if _byte_level(tokenizer):
+        added = getattr(tokenizer, "added_tokens_decoder", {})
+        sizes = [len(piece.encode("utf-8")) if i in added else len(piece)
+                 for i, piece in zip(ids, tokenizer.convert_ids_to_tokens(ids))]
+        if sum(sizes) == n_bytes:  # not so where the tokenizer adds a space before the text
+            return ids, sizes
+    if "offset_mapping" not in encoding:
+        return ids, [len(tokenizer.decode([i]).encode("utf-8")) for i in ids]
+    char_end = [0]  # bytes of text[:i], for every i
+    for char in text:
+        char_end.append(char_end[-1] + len(char.encode("utf-8")))
+    ends = [char_end[end] for _, end in encoding["offset_mapping"]]
+    ends[-1:] = [n_bytes]  # text after the last token's span (trailing spaces) counts with it
+    sizes, done, k = [], 0, 0
+    while k < len(ids):
+        group = 1
+        while k + group < len(ids) and ends[k + group] <= ends[k]:
+            group += 1
+        share, rest = divmod(max(ends[k + group - 1], done) - done, group)
+        sizes += [share + (1 if j < rest else 0) for j in range(group)]
+        done += share * group + rest
+        k += group
+    return ids, sizes
+
+
+def _byte_level(tokenizer) -> bool:
+    from tokenizers import decoders
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    return backend is not None and isinstance(backend.decoder, decoders.ByteLevel)
+
+
 def perplexity(model, tokenizer, text: str, context: int | None = None, stride: int | None = None,
                batch_size: int | None = None, device=None) -> PerplexityReport:
-    """Perplexity of a causal LM on `text`, by a sliding window over the whole tokenized text: token-weighted
-    NLL (not a mean of window means), context tokens masked, windows batched (the value does not depend on
-    `batch_size`; default: default_window_batch). `context` defaults to the model's positions, `stride` to the
-    context (no overlap)."""
+    """Perplexity of a causal LM on `text` as it is (no special tokens added), by a sliding window over the
+    whole tokenized text: token-weighted NLL (not a mean of window means), context tokens masked, windows batched
+    (the value does not depend on `batch_size`; default: default_window_batch). `context` defaults to the
+    model's positions, `stride` to the context (no overlap). Bits per byte are over the bytes of the scored
+    tokens (token_bytes), so a token never predicted adds neither loss nor bytes."""
     import torch
     import torch.nn.functional as F
 
     context, stride = window_settings(context, stride, position_limit(model.config))
-    ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+    ids, sizes = token_bytes(tokenizer, text)
     if len(ids) < 2:
         raise LlmtoolError("the text is shorter than two tokens: nothing to predict")
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -279,8 +323,8 @@ def perplexity(model, tokenizer, text: str, context: int | None = None, stride: 
             losses = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100,
                                      reduction="none")
             token_nll.append(losses[targets.reshape(-1) != -100].double().cpu())
-    return _report(torch.cat(token_nll), len(ids), len(text.encode("utf-8")), context=context, stride=stride,
-                   windows=len(spans))
+    scored_bytes = sum(sum(sizes[first:end]) for _, end, first in scoring)
+    return _report(torch.cat(token_nll), len(ids), scored_bytes, context=context, stride=stride, windows=len(spans))
 
 
 def seq2seq_perplexity(model, tokenizer, sources: list[str], targets: list[str], batch_size: int = 8,

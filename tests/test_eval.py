@@ -1,5 +1,5 @@
 """`llmtool eval`: perplexity of a text as it is against the transformers documentation's strided loop,
-batch-size invariance, bits per byte by hand, classifier and seq2seq metrics against scikit-learn/rouge-score/
+batch-size invariance, bits per byte over the scored tokens' bytes by hand, classifier and seq2seq metrics against scikit-learn/rouge-score/
 sacrebleu on the same predictions, several models side by side, nothing on stderr but llmtool's own lines, and bad
 input as one line."""
 
@@ -98,6 +98,14 @@ def documentation_perplexity(model, tokenizer, text, max_length, stride):
 # ---------------------------------------------------------------- perplexity
 
 
+def byte_strings(tokenizer, ids) -> list[bytes]:
+    """Each token's bytes, read off GPT-2's byte-level vocabulary (one character a byte) without llmtool."""
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    byte_of = {char: byte for byte, char in bytes_to_unicode().items()}
+    return [bytes(byte_of[char] for char in piece) for piece in tokenizer.convert_ids_to_tokens(ids)]
+
+
 def one_token_last_window(tokenizer) -> int:
     """A context (= stride) that leaves the shipped text a last window of one token, which scores nothing."""
     n_tokens = len(tokenizer(SHIPPED_TEXT)["input_ids"])
@@ -114,7 +122,7 @@ def test_perplexity_matches_the_documentation_loop(run_cli, trained_gpt2, gpt2, 
     assert result["scores"]["perplexity"] == pytest.approx(expected, rel=1e-4)
     method = result["perplexity_method"]
     assert method["method"] == "sliding window" and (method["context"], method["stride"]) == (context, stride)
-    assert method["tokens"] == n_tokens and method["bytes"] == len(SHIPPED_TEXT.encode("utf-8"))
+    assert method["tokens"] == n_tokens
     if stride == context:  # each window's first token has no history: neither method scores it
         assert method["scored_tokens"] == doc_tokens
     else:  # overlapping windows score every token but the first once (the documentation undercounts by one a window)
@@ -172,23 +180,79 @@ def test_batch_size_does_not_change_perplexity(run_cli, trained_gpt2, stride):
         assert values[0][key] == pytest.approx(values[1][key], rel=1e-9, abs=0)
 
 
-def test_bits_per_byte_and_stderr_by_hand(run_cli, trained_gpt2, gpt2, tmp_path):
+def token_nll_by_hand(model, ids, begin, end):
+    """NLL of ids[begin + 1:end] given what comes before them from `begin` on: one window, alone."""
     import torch
 
+    window = torch.tensor([ids[begin:end]])
+    with torch.no_grad():
+        log_probs = torch.log_softmax(model(window).logits[0, :-1].double(), dim=-1)
+    return -log_probs.gather(1, window[0, 1:, None])[:, 0]
+
+
+def test_bits_per_byte_and_stderr_by_hand(run_cli, trained_gpt2, gpt2, tmp_path):
     text = "The cat sat on the mat. Über straße, naïve café."  # multi-byte characters: bytes are not characters
     (tmp_path / "short.txt").write_text(text, encoding="utf-8")
     model, tokenizer = gpt2
-    ids = torch.tensor([tokenizer(text)["input_ids"]])
-    with torch.no_grad():
-        log_probs = torch.log_softmax(model(ids).logits[0, :-1].double(), dim=-1)
-    nll = -log_probs.gather(1, ids[0, 1:, None])[:, 0]
+    ids = tokenizer(text)["input_ids"]
+    nll = token_nll_by_hand(model, ids, 0, len(ids))
+    scored_bytes = len(text.encode()) - len(byte_strings(tokenizer, ids)[0])  # the first token is never predicted
 
-    scores = only(eval_json(run_cli, "--model", trained_gpt2, "--data", tmp_path / "short.txt"))["scores"]
-    assert scores["bits_per_byte"] == pytest.approx(nll.sum().item() / (math.log(2) * len(text.encode())), rel=1e-5)
+    result = only(eval_json(run_cli, "--model", trained_gpt2, "--data", tmp_path / "short.txt"))
+    scores = result["scores"]
+    assert result["perplexity_method"]["bytes"] == scored_bytes
+    assert scores["bits_per_byte"] == pytest.approx(nll.sum().item() / (math.log(2) * scored_bytes), rel=1e-5)
     assert scores["perplexity"] == pytest.approx(math.exp(nll.mean().item()), rel=1e-5)
     assert scores["nll_stderr"] == pytest.approx(nll.std().item() / math.sqrt(len(nll)), rel=1e-4)
     low, high = scores["perplexity_interval"]
     assert low < scores["perplexity"] < high
+
+
+def test_bits_per_byte_leaves_out_the_bytes_of_every_unscored_token(run_cli, trained_gpt2, gpt2, tmp_path):
+    """Windows that do not overlap leave each one's first token unscored: its loss and its bytes are left out
+    alike, down to a token that holds part of a character."""
+    model, tokenizer = gpt2
+    text = "Über straße, naïve café: 日本の🙂 und Öl.\n\n" * 6
+    ids = tokenizer(text)["input_ids"]
+    pieces = byte_strings(tokenizer, ids)
+    assert b"".join(pieces) == text.encode()
+
+    def partial(piece):
+        try:
+            piece.decode("utf-8")
+            return False
+        except UnicodeDecodeError:
+            return True
+
+    # A window length that starts some window on a piece of a character.
+    context = next(c for c in range(6, 40) if any(partial(pieces[i]) for i in range(c, len(ids), c)))
+    unscored = [0, *range(context, len(ids), context)]
+    nll = [token_nll_by_hand(model, ids, begin, min(begin + context, len(ids))) for begin in unscored]
+    total = sum(part.sum().item() for part in nll)
+    scored_bytes = len(text.encode()) - sum(len(pieces[i]) for i in unscored)
+
+    path = tmp_path / "text.txt"
+    path.write_text(text, encoding="utf-8")
+    result = only(eval_json(run_cli, "--model", trained_gpt2, "--data", path, "--context", context))
+    method = result["perplexity_method"]
+    assert method["scored_tokens"] == len(ids) - len(unscored) and method["bytes"] == scored_bytes
+    assert result["scores"]["bits_per_byte"] == pytest.approx(total / (math.log(2) * scored_bytes), rel=1e-5)
+
+
+def test_token_bytes_add_up_to_the_text(gpt2, tiny_t5, tiny_bert):
+    """Byte-level BPE: each token's own bytes (a piece of a character included). Other tokenizers, by offsets:
+    the bytes still add up to the text's."""
+    from transformers import AutoTokenizer
+
+    from llmtool.evaluation import token_bytes
+
+    text = "  Über straße,\n\n naïve café 日本 🙂\tand  spaces  \n"
+    tokenizer = gpt2[1]
+    ids, sizes = token_bytes(tokenizer, text)
+    assert ids == tokenizer(text)["input_ids"] and sizes == [len(p) for p in byte_strings(tokenizer, ids)]
+    for other in (tiny_t5, tiny_bert):
+        ids, sizes = token_bytes(AutoTokenizer.from_pretrained(other), text)
+        assert sum(sizes) == len(text.encode()) and len(sizes) == len(ids) and min(sizes) >= 0
 
 
 # ---------------------------------------------------------------- classifiers

@@ -53,7 +53,7 @@ def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its fun
 ) -> None:
     """Evaluate models on the same data: perplexity for language models, accuracy/F1 for classifiers, exact match/ROUGE/BLEU for text-to-text models.
 
-    Perplexity is of the text as it is: a text file's (or stdin's) whole text, blank lines and line breaks included, or a table's --text-column rows joined by newlines. A sliding window runs over it: each token is scored at most once, seeing up to --context tokens, and scored tokens weigh alike. It comes with a 95% interval and bits per byte, which compares models with different tokenizers. Classifiers are scored against --label-column; seq2seq models answer --source-column greedily and are scored against --target-column (their perplexity is that of the targets given the sources). With several --model, each gets one row.
+    Perplexity is of the text as it is: a text file's (or stdin's) whole text, blank lines and line breaks included, or a table's --text-column rows joined by newlines. A sliding window runs over it: each token is scored at most once, seeing up to --context tokens, and scored tokens weigh alike. It comes with a 95% interval and bits per byte (over the bytes of the scored tokens), which compares models with different tokenizers. Classifiers are scored against --label-column; seq2seq models answer --source-column greedily and are scored against --target-column (their perplexity is that of the targets given the sources). With several --model, each gets one row.
 
     Examples:
 
