@@ -1,7 +1,7 @@
-"""`llmtool eval`: perplexity of a text as it is against the transformers documentation's strided loop,
-batch-size invariance, bits per byte over the scored tokens' bytes by hand, classifier and seq2seq metrics against scikit-learn/rouge-score/
-sacrebleu on the same predictions, several models side by side, nothing on stderr but llmtool's own lines, and bad
-input as one line."""
+"""`llmtool eval`: perplexity of a text as it is against the transformers documentation's strided loop, and of
+lm-eval windows against lm-evaluation-harness itself; batch-size invariance, bits per byte over the scored
+tokens' bytes by hand, classifier and seq2seq metrics against scikit-learn/rouge-score/sacrebleu on the same
+predictions, several models side by side, nothing on stderr but llmtool's own lines, and bad input as one line."""
 
 import json
 import math
@@ -255,6 +255,50 @@ def test_token_bytes_add_up_to_the_text(gpt2, tiny_t5, tiny_bert):
         assert sum(sizes) == len(text.encode()) and len(sizes) == len(ids) and min(sizes) >= 0
 
 
+# ---------------------------------------------------------------- lm-eval windows against lm-evaluation-harness
+
+# Texts of a rolling-loglikelihood task: the notes (longer than the model's 128 positions: many windows), a short
+# text with a blank line, and one of multi-byte characters.
+DOCUMENTS = [NOTES, "A short text.\n\nWith a blank line.", "Über straße, naïve café 🙂"]
+
+
+@pytest.mark.parametrize("context", [None, 50])
+def test_lm_eval_windows_equal_lm_evaluation_harness(run_cli, trained_gpt2, tmp_path, context):
+    """lm_eval's HFLM.loglikelihood_rolling on the same model and texts, and its rolling-loglikelihood task's
+    metrics (Task.count_words/count_bytes, weighted_perplexity, bits_per_byte); --context is its max_length."""
+    from lm_eval.api.instance import Instance
+    from lm_eval.api.metrics import bits_per_byte, weighted_perplexity
+    from lm_eval.api.task import Task
+    from lm_eval.models.huggingface import HFLM
+
+    harness = HFLM(pretrained=str(trained_gpt2), device="cpu", batch_size=8,
+                   **({"max_length": context} if context else {}))
+    requests = [Instance(request_type="loglikelihood_rolling", doc={}, arguments=(text,), idx=i)
+                for i, text in enumerate(DOCUMENTS)]
+    loglikelihoods = harness.loglikelihood_rolling(requests, disable_tqdm=True)
+    words = [(ll, Task.count_words(text)) for ll, text in zip(loglikelihoods, DOCUMENTS)]
+    in_bytes = [(ll, Task.count_bytes(text)) for ll, text in zip(loglikelihoods, DOCUMENTS)]
+    expected = {"word_perplexity": weighted_perplexity(words), "byte_perplexity": weighted_perplexity(in_bytes),
+                "bits_per_byte": bits_per_byte(in_bytes)}
+
+    path = tmp_path / "texts.jsonl"
+    path.write_text("".join(json.dumps({"text": text}) + "\n" for text in DOCUMENTS), encoding="utf-8")
+    (tmp_path / "notes.txt").write_text(NOTES, encoding="utf-8")
+    window = ["--windows", "lm-eval"] + (["--context", context] if context else [])
+    for data, texts in ((tmp_path / "notes.txt", DOCUMENTS[:1]), (path, DOCUMENTS)):
+        result = only(eval_json(run_cli, "--model", trained_gpt2, "--data", data, *window))
+        method, scores = result["perplexity_method"], result["scores"]
+        total, reference = -scores["nll"] * method["scored_tokens"], sum(loglikelihoods[:len(texts)])
+        assert method["method"] == "lm-eval rolling windows" and method["texts"] == len(texts)
+        assert method["context"] == (context or 128) and method["windows"] > len(texts)
+        assert total == pytest.approx(reference, rel=1e-6)
+        print(f"{data.name}, context {method['context']}: total log-likelihood llmtool {total!r}, lm_eval "
+              f"{reference!r}, relative difference {total / reference - 1:.1e}")
+    for key, value in expected.items():  # of the three texts
+        assert scores[key] == pytest.approx(value, rel=1e-6), key
+        print(f"{key}: llmtool {scores[key]!r}, lm_eval {value!r}, relative difference {scores[key] / value - 1:.1e}")
+
+
 # ---------------------------------------------------------------- classifiers
 
 
@@ -450,13 +494,14 @@ def llmtool_process(*args):
 def test_stderr_carries_only_llmtools_own_lines(tiny_gpt2, tiny_t5, tmp_path):
     """No library notices on stderr (transformers' "Loading weights" bars and loss_type notice, peft's
     is_gradient_checkpointing FutureWarning): not from a LoRA fine-tune, nor from eval of a model, of an adapter,
-    or of an encoder-decoder (given labels). Off a terminal eval prints nothing there."""
+    with lm-eval windows, or of an encoder-decoder (given labels). Off a terminal eval prints nothing there."""
     adapter = tmp_path / "lora"
     code, stderr = llmtool_process("finetune", ROOT / "recipes" / "lora-gpt2.yaml", f"model.name={tiny_gpt2}",
                                    "train.max_steps=2", "data.max_train_samples=32", "-o", adapter)
     assert code == 0, stderr
     assert all(line.startswith(("step ", "training ")) for line in stderr.splitlines() if line.strip()), stderr
-    for args in (["--model", tiny_gpt2, "--model", adapter], ["--model", tiny_t5, "--data", PAIRS, "--metric", "perplexity,exact_match", "--max-new-tokens", 4]):
+    for args in (["--model", tiny_gpt2, "--model", adapter], ["--model", tiny_gpt2, "--windows", "lm-eval"],
+                 ["--model", tiny_t5, "--data", PAIRS, "--metric", "perplexity,exact_match", "--max-new-tokens", 4]):
         code, stderr = llmtool_process("eval", *args)
         assert code == 0 and stderr == "", stderr
 
@@ -479,6 +524,10 @@ def one_line_error(run_cli, monkeypatch, *args):
     (["--context", "256"], 2, ["256 tokens is past the model's 128 positions", "--context"]),
     (["--context", "64", "--stride", "100"], 2, ["stride must be between 1 and the context (64", "--stride"]),
     (["--stride", "200"], 2, ["stride", "(128 tokens), got 200", "--stride"]),
+    (["--windows", "rolling"], 2, ["unknown --windows 'rolling'", "sliding or lm-eval"]),
+    (["--windows", "lm-eval", "--stride", "64"], 2, ["lm-eval windows have no stride", "drop --stride",
+                                                     "set --windows to sliding"]),
+    (["--windows", "lm-eval", "--context", "256"], 2, ["past the model's 128 positions", "--context"]),
     (["--task", "seq2seq-lm"], 2, ["no seq2seq-lm form"]),
     (["--task", "classification"], 2, ["randomly initialised head"]),  # and no --new-head to suggest
 ])
@@ -533,7 +582,10 @@ def test_tasks_that_need_data_or_have_no_window(run_cli, tiny_bert, tiny_t5, mon
     exit_code, line = one_line_error(run_cli, monkeypatch, "--model", tiny_t5, "--metric", "accuracy")
     assert exit_code == 2 and "seq2seq-lm" in line and "perplexity, exact_match, rouge, bleu" in line
     exit_code, line = one_line_error(run_cli, monkeypatch, "--model", tiny_t5, "--context", 64, "--data", "x.jsonl")
-    assert exit_code == 2 and "--context and --stride" in line
+    assert exit_code == 2 and "--context, --stride and --windows" in line and "no model here computes one" in line
+    exit_code, line = one_line_error(run_cli, monkeypatch, "--model", tiny_t5, "--windows", "lm-eval", "--data",
+                                     "x.jsonl")
+    assert exit_code == 2 and "--windows" in line
 
 
 def test_errors_are_raised_in_domain_terms_under_tests(run_cli, tiny_gpt2, tmp_path):
@@ -542,6 +594,8 @@ def test_errors_are_raised_in_domain_terms_under_tests(run_cli, tiny_gpt2, tmp_p
     (tmp_path / "one.txt").write_text("a")
     assert isinstance(run_cli("eval", "--model", tiny_gpt2, "--metric", "bleu").exception, UsageError)
     assert isinstance(run_cli("eval", "--model", tiny_gpt2, "--data", tmp_path / "one.txt").exception, LlmtoolError)
-    with pytest.raises(SettingError) as caught:
-        evaluation.window_settings(None, 200, 128)
-    assert "{stride}" in caught.value.template and "--" not in str(caught.value)
+    for settings in ((None, 200, 128), (None, 64, 128, evaluation.LM_EVAL), (None, None, 128, "rolling")):
+        with pytest.raises(SettingError) as caught:
+            evaluation.window_settings(*settings)
+        assert ("{stride}" in caught.value.template or "{windows}" in caught.value.template)
+        assert "--" not in str(caught.value)
