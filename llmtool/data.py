@@ -22,6 +22,11 @@ def is_local_data(spec: str) -> bool:
     return Path(spec).suffix.lower() in DATA_BUILDERS or Path(spec).exists()
 
 
+def is_plain_text(source: str) -> bool:
+    """Whether load_inputs reads `source` as plain text: stdin ('-'), a .txt file, or one of no table format."""
+    return source == "-" or DATA_BUILDERS.get(Path(source).suffix.lower(), "text") == "text"
+
+
 def _json_records(text: str) -> list[str]:
     """Column names of a JSON array or JSON-lines text; every line must be one JSON object (named by its number)."""
     import json
@@ -153,19 +158,28 @@ def clean_rows(dataset, columns: list[tuple[str, str]], source: str, drop_option
     return dataset, len(bad)
 
 
-def load_inputs(source: str, columns: dict[str, tuple[str, str]], stdin_text: str | None = None):
+def load_inputs(source: str, columns: dict[str, tuple[str, str]], stdin_text: str | None = None,
+                whole_text: bool = False):
     """Rows to run a model on, for the inference verbs: from a local file (.txt or any other extension: one text
     a line; .csv/.tsv/.json/.jsonl/.parquet: named columns) or, with source '-', from `stdin_text` (one text a
     line). `columns` maps each role ("text", "pair", "label", ...) to (the option that names it, column); the
-    result has one column per role. Blank lines are skipped; a missing column or an empty cell is one error."""
+    result has one column per role. Blank lines are skipped; a missing column or an empty cell is one error.
+    With `whole_text`, plain text (a text file, stdin) is one row: the text as it is, blank lines and line
+    breaks included (what a language model's perplexity is of)."""
     import datasets
+
+    plain = "one text" if whole_text else "one text a line"
+
+    def plain_rows(text: str) -> list[str]:
+        if whole_text:
+            return [text] if text.strip() else []
+        return [line for line in text.splitlines() if line.strip()]
 
     if source == "-":
         where = "stdin"
         if set(columns) != {"text"}:
-            raise LlmtoolError("stdin gives one text a line; for other columns, pass a csv/jsonl/parquet file")
-        dataset = datasets.Dataset.from_dict({"text": [line for line in (stdin_text or "").splitlines()
-                                                       if line.strip()]})
+            raise LlmtoolError(f"stdin gives {plain}; for other columns, pass a csv/jsonl/parquet file")
+        dataset = datasets.Dataset.from_dict({"text": plain_rows(stdin_text or "")})
     else:
         path = Path(source).expanduser()
         where = f"input file '{source}'"
@@ -173,7 +187,7 @@ def load_inputs(source: str, columns: dict[str, tuple[str, str]], stdin_text: st
             raise LlmtoolError(f"{where} does not exist")
         if path.is_dir():
             raise LlmtoolError(f"{where} is a directory, not a file")
-        lines = DATA_BUILDERS.get(path.suffix.lower(), "text") == "text"
+        lines = is_plain_text(source)
         try:
             found = file_columns(path) if not lines else ["text"]
             if lines:
@@ -184,9 +198,9 @@ def load_inputs(source: str, columns: dict[str, tuple[str, str]], stdin_text: st
             raise LlmtoolError(f"{where} is not UTF-8 text (byte {err.start}); re-save it as UTF-8") from None
         if lines:
             if set(columns) != {"text"}:
-                raise LlmtoolError(f"{where} is plain text (one text a line); for other columns, use a csv, jsonl "
-                                   "or parquet file")
-            dataset = datasets.Dataset.from_dict({"text": [line for line in text.splitlines() if line.strip()]})
+                raise LlmtoolError(f"{where} is plain text ({plain}); for other columns, use a csv, jsonl or parquet "
+                                   "file")
+            dataset = datasets.Dataset.from_dict({"text": plain_rows(text)})
         else:
             missing = [(option, column) for option, column in columns.values() if column not in found]
             if missing:

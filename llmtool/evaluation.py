@@ -5,6 +5,7 @@ of a text by a sliding window. Plain arguments in, plain numbers out; no recipe,
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass
 
 from llmtool import classification, metrics
@@ -152,6 +153,13 @@ def evaluate_model(task: str, model, tokenizer, dataset, collator, batch_size: i
 
 # ---------------------------------------------------------------- perplexity of a text
 
+# How a causal LM's text is cut into windows: "sliding", the strided windows of the transformers guide over the
+# text as it is; "lm-eval", the rolling windows of lm-evaluation-harness (`loglikelihood_rolling`, lm_eval 0.4.13).
+SLIDING, LM_EVAL = "sliding", "lm-eval"
+WINDOW_KINDS = (SLIDING, LM_EVAL)
+# lm-evaluation-harness's window for a model whose config and tokenizer state no length (its DEFAULT_MAX_LENGTH).
+LM_EVAL_FALLBACK_CONTEXT = 2048
+
 
 @dataclass
 class PerplexityReport:
@@ -159,28 +167,44 @@ class PerplexityReport:
     nll: float  # mean negative log-likelihood per scored token (nats)
     stderr: float  # standard error of that mean
     perplexity_interval: tuple[float, float]  # exp(nll -/+ 1.96 stderr): a 95% interval
-    bits_per_byte: float  # total NLL in bits over the scored text's UTF-8 bytes: comparable across tokenizers
-    tokens: int  # tokens in the text (seq2seq: in the targets)
+    bits_per_byte: float  # total NLL in bits over the scored tokens' UTF-8 bytes: comparable across tokenizers
+    tokens: int  # tokens in the text (seq2seq: in the targets; lm-eval: in all the texts)
     scored_tokens: int  # tokens predicted: all but the first, and (windows that do not overlap) each window's first
-    bytes: int
-    context: int | None  # sliding window only: tokens a window sees
-    stride: int | None
+    bytes: int  # UTF-8 bytes of the scored tokens: the text's, less those of the tokens never predicted
+    context: int | None  # windows only: tokens a window sees
+    stride: int | None  # sliding windows only
     windows: int | None
-    method: str = "sliding window"  # or "targets given sources" (encoder-decoder)
+    method: str = "sliding window"  # "lm-eval rolling windows", or "targets given sources" (encoder-decoder)
+    texts: int | None = None  # lm-eval: texts scored each on its own
+    words: int | None = None  # lm-eval: words of the texts, counted as lm-evaluation-harness counts them
+    word_perplexity: float | None = None  # lm-eval: exp(total NLL / words)
+    byte_perplexity: float | None = None  # lm-eval: exp(total NLL / bytes)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def window_settings(context: int | None, stride: int | None, positions: int | None) -> tuple[int, int]:
-    """The (context, stride) a sliding window uses: the context defaults to the model's positions, the stride to
-    the context (no overlap). Raises a SettingError for values the model cannot take."""
+def window_settings(context: int | None, stride: int | None, positions: int | None, kind: str = SLIDING,
+                    stated_length: int | None = None) -> tuple[int, int | None]:
+    """The (context, stride) that windows of `kind` use. The context defaults to the model's positions; sliding
+    windows move by the stride (default: the context, no overlap); lm-eval windows have none (each begins at the
+    last token the one before predicted) and, as lm-evaluation-harness does, fall back on the tokenizer's
+    `stated_length`, then 2048. Raises a SettingError for values the model or the windows cannot take."""
+    if kind not in WINDOW_KINDS:
+        raise SettingError(f"unknown {{windows}} '{kind}'; choose {' or '.join(WINDOW_KINDS)}")
     if context is not None and context < 2:
         raise SettingError(f"a context of {context} token(s) leaves nothing to predict; {{context}} must be at "
                            "least 2")
     if positions and context and context > positions:
         raise SettingError(f"a context of {context} tokens is past the model's {positions} positions; lower "
                            "{context}")
+    if kind == LM_EVAL:
+        if stride is not None:
+            raise SettingError("lm-eval windows have no stride (each begins at the last token the one before "
+                               "predicted, as lm-evaluation-harness has them); drop {stride}, or set {windows} "
+                               "to sliding")
+        stated = stated_length if isinstance(stated_length, int) and 0 < stated_length < 1_000_000 else None
+        return context or positions or stated or LM_EVAL_FALLBACK_CONTEXT, None
     context = context or positions or 1024
     stride = stride or context
     if not 0 < stride <= context:
@@ -190,10 +214,10 @@ def window_settings(context: int | None, stride: int | None, positions: int | No
 
 
 def windows(n_tokens: int, context: int, stride: int) -> list[tuple[int, int, int]]:
-    """(begin, end, first scored position) of each window: every window sees up to `context` tokens and scores
-    only those that no earlier window scored, with up to context - stride tokens of history (the strided method
-    of the transformers documentation). Overlapping windows score every token after the first once; without
-    overlap, a window's first token has no history and is not scored."""
+    """(begin, end, first scored position) of each sliding window: every window sees up to `context` tokens and
+    scores only those that no earlier window scored, with up to context - stride tokens of history (the strided
+    method of the transformers documentation). Overlapping windows score every token after the first once;
+    without overlap, a window's first token has no history and is not scored."""
     spans, previous_end = [], 0
     for begin in range(0, n_tokens, stride):
         end = min(begin + context, n_tokens)
@@ -201,6 +225,21 @@ def windows(n_tokens: int, context: int, stride: int) -> list[tuple[int, int, in
         previous_end = end
         if end == n_tokens:
             break
+    return spans
+
+
+def lm_eval_windows(n_tokens: int, context: int) -> list[tuple[int, int, int]]:
+    """(begin, end, first scored position) of lm-evaluation-harness's rolling windows over a prefix token and a
+    text's `n_tokens` tokens (position 0 is the prefix): each window takes `context` tokens and predicts the
+    next `context`, from the token the one before predicted last (`get_rolling_token_windows` with context_len=1,
+    then `make_disjoint_window`); the last one takes the `context` tokens before the text's end. Every token of
+    the text is scored once."""
+    spans = [(0, min(context, n_tokens) + 1, 1)]
+    scored_to = spans[0][1]
+    while scored_to <= n_tokens:
+        end = min(scored_to + context, n_tokens + 1)
+        spans.append((end - 1 - context, end, scored_to))
+        scored_to = end
     return spans
 
 
@@ -225,8 +264,30 @@ def _takes_logits_to_keep(model) -> bool:
     return "logits_to_keep" in inspect.signature(model.forward).parameters
 
 
+def _token_nll(model, ids: list[int], spans: list[tuple[int, int, int]], batch_size: int, device):
+    """The NLL (nats, float64, on the CPU) of every token the windows score: a window (begin, end, first)
+    predicts ids[first:end] from ids[begin:end - 1]. Windows run batched by shape, with no padding."""
+    import torch
+    import torch.nn.functional as F
+
+    limit_logits = _takes_logits_to_keep(model)
+    token_nll: list[torch.Tensor] = []
+    model.eval()
+    with torch.inference_mode():
+        for group in _window_batches([span for span in spans if span[2] < span[1]], batch_size):
+            keep = group[0][1] - group[0][2]  # logits only where they predict a scored token
+            input_ids = torch.tensor([ids[begin:end - 1] for begin, end, _ in group], device=device)
+            targets = torch.tensor([ids[first:end] for _, end, first in group], device=device)
+            options = {"logits_to_keep": keep} if limit_logits else {}
+            logits = model(input_ids=input_ids, use_cache=False, **options).logits[:, -keep:].float()
+            losses = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), reduction="none")
+            token_nll.append(losses.double().cpu())
+    return torch.cat(token_nll)
+
+
 def _report(nll, n_tokens: int, n_bytes: int, **method) -> PerplexityReport:
-    """Token-weighted perplexity, its standard error and bits per byte from every scored token's NLL."""
+    """Token-weighted perplexity, its standard error and bits per byte from every scored token's NLL and the
+    scored tokens' bytes."""
     count = nll.numel()
     mean = nll.mean().item()
     stderr = (nll.std(unbiased=True).item() / math.sqrt(count)) if count > 1 else float("nan")
@@ -244,43 +305,103 @@ def default_window_batch(device) -> int:
     return 1 if device.type == "cpu" else 8
 
 
+def token_bytes(tokenizer, text: str) -> tuple[list[int], list[int]]:
+    """The tokens of `text` (no special tokens added) and the UTF-8 bytes of the text each one stands for; they
+    add up to the text's bytes. A byte-level BPE token (GPT-2, Llama 3, Qwen) is a byte string written one
+    character a byte, so a piece of a character counts the bytes it holds. Other tokenizers go by offsets: a
+    token stands for the text from the end of the one before to its own end (a space left out of its span
+    counts with it), and pieces that end together (byte fallback: a byte each) share their bytes evenly. A
+    tokenizer without offsets (a pure-Python one) counts each token's own decoded text."""
+    encoding = tokenizer(text, add_special_tokens=False, verbose=False, return_offsets_mapping=tokenizer.is_fast)
+    ids = encoding["input_ids"]
+    n_bytes = len(text.encode("utf-8"))
+    if _byte_level(tokenizer):
+        added = getattr(tokenizer, "added_tokens_decoder", {})
+        sizes = [len(piece.encode("utf-8")) if i in added else len(piece)
+                 for i, piece in zip(ids, tokenizer.convert_ids_to_tokens(ids))]
+        if sum(sizes) == n_bytes:  # not so where the tokenizer adds a space before the text
+            return ids, sizes
+    if "offset_mapping" not in encoding:
+        return ids, [len(tokenizer.decode([i]).encode("utf-8")) for i in ids]
+    char_end = [0]  # bytes of text[:i], for every i
+    for char in text:
+        char_end.append(char_end[-1] + len(char.encode("utf-8")))
+    ends = [char_end[end] for _, end in encoding["offset_mapping"]]
+    ends[-1:] = [n_bytes]  # text after the last token's span (trailing spaces) counts with it
+    sizes, done, k = [], 0, 0
+    while k < len(ids):
+        group = 1
+        while k + group < len(ids) and ends[k + group] <= ends[k]:
+            group += 1
+        share, rest = divmod(max(ends[k + group - 1], done) - done, group)
+        sizes += [share + (1 if j < rest else 0) for j in range(group)]
+        done += share * group + rest
+        k += group
+    return ids, sizes
+
+
+def _byte_level(tokenizer) -> bool:
+    from tokenizers import decoders
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    return backend is not None and isinstance(backend.decoder, decoders.ByteLevel)
+
+
 def perplexity(model, tokenizer, text: str, context: int | None = None, stride: int | None = None,
                batch_size: int | None = None, device=None) -> PerplexityReport:
-    """Perplexity of a causal LM on `text`, by a sliding window over the whole tokenized text: token-weighted
-    NLL (not a mean of window means), context tokens masked, windows batched (the value does not depend on
-    `batch_size`; default: default_window_batch). `context` defaults to the model's positions, `stride` to the
-    context (no overlap)."""
+    """Perplexity of a causal LM on `text` as it is (no special tokens added), by a sliding window over the
+    whole tokenized text: token-weighted NLL (not a mean of window means), context tokens not scored, windows
+    batched (the value does not depend on `batch_size`; default: default_window_batch). `context` defaults to
+    the model's positions, `stride` to the context (no overlap). Bits per byte are over the bytes of the scored
+    tokens (token_bytes), so a token never predicted adds neither loss nor bytes."""
     import torch
-    import torch.nn.functional as F
 
     context, stride = window_settings(context, stride, position_limit(model.config))
-    ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+    ids, sizes = token_bytes(tokenizer, text)
     if len(ids) < 2:
         raise LlmtoolError("the text is shorter than two tokens: nothing to predict")
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    batch_size = batch_size or default_window_batch(device)
     spans = windows(len(ids), context, stride)
-    scoring = [span for span in spans if span[2] < span[1]]  # a 1-token last window scores nothing
-    limit_logits = _takes_logits_to_keep(model)
-    token_nll: list[torch.Tensor] = []
-    model.eval()
-    with torch.inference_mode():
-        for group in _window_batches(scoring, batch_size):
-            width = group[0][1] - group[0][0]
-            # Logits only at the positions that predict a scored token (one more, as the last predicts nothing).
-            keep = group[0][1] - group[0][2] + 1 if limit_logits else width
-            input_ids = torch.tensor([ids[begin:end] for begin, end, _ in group], device=device)
-            options = {"logits_to_keep": keep} if limit_logits else {}
-            logits = model(input_ids=input_ids, use_cache=False, **options).logits[:, -keep:-1].float()
-            first = width - keep + 1  # window position of the token that logits[:, 0] predicts
-            targets = input_ids[:, first:].clone()
-            for row, (begin, _, scored_from) in enumerate(group):
-                targets[row, :scored_from - begin - first] = -100  # seen as context, scored by an earlier window
-            losses = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100,
-                                     reduction="none")
-            token_nll.append(losses[targets.reshape(-1) != -100].double().cpu())
-    return _report(torch.cat(token_nll), len(ids), len(text.encode("utf-8")), context=context, stride=stride,
-                   windows=len(spans))
+    nll = _token_nll(model, ids, spans, batch_size or default_window_batch(device), device)
+    scored_bytes = sum(sum(sizes[first:end]) for _, end, first in spans)
+    return _report(nll, len(ids), scored_bytes, context=context, stride=stride, windows=len(spans))
+
+
+def lm_eval_perplexity(model, tokenizer, texts: list[str], context: int | None = None,
+                       batch_size: int | None = None, device=None) -> PerplexityReport:
+    """Perplexity of a causal LM on `texts` scored as lm-evaluation-harness 0.4.13 scores a rolling-loglikelihood
+    task (HFLM.loglikelihood_rolling): each text on its own, tokenized as HFLM.tok_encode does (with the
+    tokenizer's special tokens, unless the text begins with the prefix token), every token predicted, the first
+    from a prefix token (BOS, else EOS), in lm_eval_windows of `context` tokens (default: the model's positions,
+    as the harness's max_length). With the harness's task metrics over all texts: word_perplexity (words as
+    `len(re.split(r"\\s+", text))`), byte_perplexity and bits_per_byte (UTF-8 bytes)."""
+    import torch
+
+    prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    if prefix is None:
+        raise SettingError("the tokenizer has neither a BOS nor an EOS token, and lm-eval windows begin with "
+                           "one; set {windows} to sliding", exit_code=LlmtoolError.exit_code)
+    context, _ = window_settings(context, None, position_limit(model.config), LM_EVAL, tokenizer.model_max_length)
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    batch_size = batch_size or default_window_batch(device)
+    prefix_text = tokenizer.decode([prefix])
+    token_nll, n_tokens, n_windows = [], 0, 0
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=not text.startswith(prefix_text), verbose=False)["input_ids"]
+        if ids:  # the harness scores nothing of a text with no tokens
+            spans = lm_eval_windows(len(ids), context)
+            token_nll.append(_token_nll(model, [prefix] + ids, spans, batch_size, device))
+            n_tokens, n_windows = n_tokens + len(ids), n_windows + len(spans)
+    if not token_nll:
+        raise LlmtoolError("the texts have no tokens: nothing to predict")
+    nll = torch.cat(token_nll)
+    n_bytes = sum(len(text.encode("utf-8")) for text in texts)
+    words = sum(len(re.split(r"\s+", text)) for text in texts)
+    report = _report(nll, n_tokens, n_bytes, context=context, stride=None, windows=n_windows,
+                     method="lm-eval rolling windows", texts=len(texts), words=words)
+    total = nll.sum().item()
+    report.word_perplexity, report.byte_perplexity = math.exp(total / words), math.exp(total / n_bytes)
+    return report
 
 
 def seq2seq_perplexity(model, tokenizer, sources: list[str], targets: list[str], batch_size: int = 8,
@@ -349,17 +470,21 @@ class ModelEvaluation:
 
 
 def evaluate_loaded(lm, names: list[str], rows: dict[str, list], context: int | None = None,
-                    stride: int | None = None, batch_size: int | None = None,
-                    max_new_tokens: int = 64) -> ModelEvaluation:
+                    stride: int | None = None, batch_size: int | None = None, max_new_tokens: int = 64,
+                    window_kind: str = SLIDING) -> ModelEvaluation:
     """The metrics `names` (each fitting the model's task: see EVAL_METRICS) of a loaded model on `rows`, the
-    columns its task reads (TASK_INPUTS). A causal LM's perplexity runs over the texts joined by newlines.
-    `batch_size`: windows (default: default_window_batch) or rows (default: 8) per forward pass."""
+    columns its task reads (TASK_INPUTS). A causal LM's perplexity: with sliding windows, over the texts joined
+    by newlines (one text: itself); with lm-eval windows (`window_kind`), of each text on its own, as
+    lm-evaluation-harness scores documents. `batch_size`: windows (default: default_window_batch) or rows
+    (default: 8) per forward pass."""
     task = lm.task
     n_rows = len(rows[TASK_INPUTS[task][0]])
     scores: dict = {}
     report = None
     truncated = 0
-    if task == CAUSAL_LM:
+    if task == CAUSAL_LM and window_kind == LM_EVAL:
+        report = lm_eval_perplexity(lm.model, lm.tokenizer, rows["text"], context, batch_size, lm.device)
+    elif task == CAUSAL_LM:
         report = perplexity(lm.model, lm.tokenizer, "\n".join(rows["text"]), context, stride, batch_size, lm.device)
     elif task == CLASSIFICATION:
         references = reference_ids(rows["label"], classification.label_ids(lm))
@@ -378,5 +503,7 @@ def evaluate_loaded(lm, names: list[str], rows: dict[str, list], context: int | 
                                        lm.device)
             scores.update(generation_scores(answers, rows["target"], generated))
     if report is not None:
-        scores = {"perplexity": report.perplexity, "bits_per_byte": report.bits_per_byte, **scores}
+        harness = {key: getattr(report, key) for key in ("word_perplexity", "byte_perplexity")
+                   if getattr(report, key) is not None}
+        scores = {"perplexity": report.perplexity, "bits_per_byte": report.bits_per_byte, **harness, **scores}
     return ModelEvaluation(scores=scores, perplexity=report, rows=n_rows, truncated=truncated)

@@ -10,8 +10,10 @@ merged for inference.
 from __future__ import annotations
 
 import json
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from llmtool.errors import LlmtoolError, SettingError
 from llmtool.model_facts import check_json_file, check_safetensors, damaged, label_settings
@@ -82,7 +84,17 @@ def apply(model, settings, task: str):
     name = model.config.name_or_path
     if name and Path(name).expanduser().is_dir():  # recorded absolute: the adapter is found from anywhere
         model.config.name_or_path = str(Path(name).expanduser().resolve())
-    return get_peft_model(model, config)
+    with _peft_quietly():
+        return get_peft_model(model, config)
+
+
+@contextmanager
+def _peft_quietly() -> Iterator[None]:
+    """peft (0.21) reads a model's `is_gradient_checkpointing`, which transformers 5 deprecates with a FutureWarning
+    on every wrap: a notice about peft's own code that no user of llmtool can act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
 
 
 def load_weights(model, directory: Path) -> None:
@@ -167,7 +179,8 @@ def attach(model, directory: Path) -> Any:
     from peft import PeftModel
 
     try:
-        adapted = PeftModel.from_pretrained(model, str(directory))
+        with _peft_quietly():
+            adapted = PeftModel.from_pretrained(model, str(directory))
     except (RuntimeError, ValueError, KeyError) as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise LlmtoolError(f"adapter '{directory}' does not fit its base model ({first[:200]}); give the base it "

@@ -1,6 +1,7 @@
-"""`llmtool eval`: perplexity against the transformers documentation's strided loop, batch-size invariance, bits
-per byte by hand, classifier and seq2seq metrics against scikit-learn/rouge-score/sacrebleu on the same
-predictions, several models side by side, and bad input as one line."""
+"""`llmtool eval`: perplexity of a text as it is against the transformers documentation's strided loop, and of
+lm-eval windows against lm-evaluation-harness itself; batch-size invariance, bits per byte over the scored
+tokens' bytes by hand, classifier and seq2seq metrics against scikit-learn/rouge-score/sacrebleu on the same
+predictions, several models side by side, nothing on stderr but llmtool's own lines, and bad input as one line."""
 
 import json
 import math
@@ -16,9 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = Path(__file__).parent / "fixtures" / "configs"
 SENTIMENT = ROOT / "data" / "sentiment" / "validation.csv"
 PAIRS = ROOT / "data" / "seq2seq" / "validation.jsonl"
+# What eval scores for a text file: the whole text, as it is (its final newline included).
 SHIPPED_TEXT = resources.files("llmtool.assets").joinpath("eval.txt").read_text(encoding="utf-8")
-# What eval scores for a text file: its non-blank lines joined by newlines.
-SHIPPED_SCORED = "\n".join(line for line in SHIPPED_TEXT.splitlines() if line.strip())
+# The shipped text as notes are written: paragraphs of three lines apart by a blank line, and two at the end.
+NOTES = "".join(line + ("\n" if i % 3 == 2 else "") for i, line in enumerate(SHIPPED_TEXT.splitlines(True))) + "\n"
 
 
 def eval_json(run_cli, *args):
@@ -41,7 +43,7 @@ def trained_gpt2(tiny_gpt2, tmp_path_factory):
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_gpt2)
     model = AutoModelForCausalLM.from_pretrained(tiny_gpt2)
-    ids = torch.tensor(tokenizer(SHIPPED_SCORED)["input_ids"])
+    ids = torch.tensor(tokenizer(SHIPPED_TEXT)["input_ids"])
     generator = torch.Generator().manual_seed(0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
     model.train()
@@ -96,9 +98,17 @@ def documentation_perplexity(model, tokenizer, text, max_length, stride):
 # ---------------------------------------------------------------- perplexity
 
 
+def byte_strings(tokenizer, ids) -> list[bytes]:
+    """Each token's bytes, read off GPT-2's byte-level vocabulary (one character a byte) without llmtool."""
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    byte_of = {char: byte for byte, char in bytes_to_unicode().items()}
+    return [bytes(byte_of[char] for char in piece) for piece in tokenizer.convert_ids_to_tokens(ids)]
+
+
 def one_token_last_window(tokenizer) -> int:
     """A context (= stride) that leaves the shipped text a last window of one token, which scores nothing."""
-    n_tokens = len(tokenizer(SHIPPED_SCORED)["input_ids"])
+    n_tokens = len(tokenizer(SHIPPED_TEXT)["input_ids"])
     return next(c for c in range(4, 64) if n_tokens % c == 1)
 
 
@@ -107,12 +117,12 @@ def one_token_last_window(tokenizer) -> int:
 def test_perplexity_matches_the_documentation_loop(run_cli, trained_gpt2, gpt2, context, stride):
     if context is None:
         context = stride = one_token_last_window(gpt2[1])
-    expected, doc_tokens, n_tokens = documentation_perplexity(*gpt2, SHIPPED_SCORED, context, stride)
+    expected, doc_tokens, n_tokens = documentation_perplexity(*gpt2, SHIPPED_TEXT, context, stride)
     result = only(eval_json(run_cli, "--model", trained_gpt2, "--context", context, "--stride", stride))
-    assert result["scores"]["perplexity"] == pytest.approx(expected, rel=1e-3)
+    assert result["scores"]["perplexity"] == pytest.approx(expected, rel=1e-4)
     method = result["perplexity_method"]
     assert method["method"] == "sliding window" and (method["context"], method["stride"]) == (context, stride)
-    assert method["tokens"] == n_tokens and method["bytes"] == len(SHIPPED_SCORED.encode("utf-8"))
+    assert method["tokens"] == n_tokens
     if stride == context:  # each window's first token has no history: neither method scores it
         assert method["scored_tokens"] == doc_tokens
     else:  # overlapping windows score every token but the first once (the documentation undercounts by one a window)
@@ -121,20 +131,44 @@ def test_perplexity_matches_the_documentation_loop(run_cli, trained_gpt2, gpt2, 
           f"{expected!r}, relative difference {result['scores']['perplexity'] / expected - 1:.2e}")
 
 
+@pytest.mark.parametrize("source", ["file", "stdin"])
+def test_a_text_with_blank_lines_is_scored_as_it_is(run_cli, trained_gpt2, gpt2, tmp_path, source):
+    """Notes with blank lines and a final newline: their perplexity is the documentation loop's on the same text,
+    which is not that of their non-blank lines."""
+    expected, _, n_tokens = documentation_perplexity(*gpt2, NOTES, 128, 128)
+    non_blank, _, _ = documentation_perplexity(*gpt2, "\n".join(line for line in NOTES.splitlines() if line.strip()),
+                                               128, 128)
+    assert abs(non_blank / expected - 1) > 1e-3  # what dropping the blank lines would cost
+    path = tmp_path / "notes.txt"
+    path.write_text(NOTES, encoding="utf-8")
+    data = path if source == "file" else "-"
+    result = run_cli("eval", "--json", "--model", trained_gpt2, "--data", data, input=NOTES, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    scored = only(report)
+    assert scored["scores"]["perplexity"] == pytest.approx(expected, rel=1e-4)
+    assert scored["perplexity_method"]["tokens"] == n_tokens and report["rows"] == 1
+    print(f"{source}: llmtool {scored['scores']['perplexity']!r}, documentation loop {expected!r}, relative "
+          f"difference {scored['scores']['perplexity'] / expected - 1:.2e}; non-blank lines alone: {non_blank!r}")
+
+
 def test_the_reference_model_depends_on_its_context(gpt2):
     """What makes the comparison above telling: too little context costs this model well over 0.1%."""
-    full, _, _ = documentation_perplexity(*gpt2, SHIPPED_SCORED, 128, 128)
-    short, _, _ = documentation_perplexity(*gpt2, SHIPPED_SCORED, 4, 4)
+    full, _, _ = documentation_perplexity(*gpt2, SHIPPED_TEXT, 128, 128)
+    short, _, _ = documentation_perplexity(*gpt2, SHIPPED_TEXT, 4, 4)
     assert short > 1.05 * full
 
 
-def test_default_context_is_the_models_positions_and_text_is_shipped(run_cli, tiny_gpt2, monkeypatch):
+def test_default_context_is_the_models_positions_and_text_is_shipped(run_cli, tiny_gpt2, monkeypatch, tmp_path):
     monkeypatch.setenv("LLMTOOL_MODEL", str(tiny_gpt2))
     report = eval_json(run_cli)
     result = only(report)
     assert result["model"] == str(tiny_gpt2) and result["task"] == "causal-lm"
-    assert "eval.txt" in report["data"] and report["rows"] == len(SHIPPED_SCORED.splitlines()) >= 100
+    assert "eval.txt" in report["data"] and report["rows"] == 1  # the shipped text, whole
     assert result["perplexity_method"]["context"] == result["perplexity_method"]["stride"] == 128
+    (tmp_path / "shipped.txt").write_text(SHIPPED_TEXT, encoding="utf-8")
+    from_file = only(eval_json(run_cli, "--model", tiny_gpt2, "--data", tmp_path / "shipped.txt"))
+    assert from_file["scores"] == result["scores"]
 
 
 @pytest.mark.parametrize("stride", [None, 64, 100])
@@ -146,30 +180,123 @@ def test_batch_size_does_not_change_perplexity(run_cli, trained_gpt2, stride):
         assert values[0][key] == pytest.approx(values[1][key], rel=1e-9, abs=0)
 
 
-def test_bits_per_byte_and_stderr_by_hand(run_cli, trained_gpt2, gpt2, tmp_path):
+def token_nll_by_hand(model, ids, begin, end):
+    """NLL of ids[begin + 1:end] given what comes before them from `begin` on: one window, alone."""
     import torch
 
+    window = torch.tensor([ids[begin:end]])
+    with torch.no_grad():
+        log_probs = torch.log_softmax(model(window).logits[0, :-1].double(), dim=-1)
+    return -log_probs.gather(1, window[0, 1:, None])[:, 0]
+
+
+def test_bits_per_byte_and_stderr_by_hand(run_cli, trained_gpt2, gpt2, tmp_path):
     text = "The cat sat on the mat. Über straße, naïve café."  # multi-byte characters: bytes are not characters
     (tmp_path / "short.txt").write_text(text, encoding="utf-8")
     model, tokenizer = gpt2
-    ids = torch.tensor([tokenizer(text)["input_ids"]])
-    with torch.no_grad():
-        log_probs = torch.log_softmax(model(ids).logits[0, :-1].double(), dim=-1)
-    nll = -log_probs.gather(1, ids[0, 1:, None])[:, 0]
+    ids = tokenizer(text)["input_ids"]
+    nll = token_nll_by_hand(model, ids, 0, len(ids))
+    scored_bytes = len(text.encode()) - len(byte_strings(tokenizer, ids)[0])  # the first token is never predicted
 
-    scores = only(eval_json(run_cli, "--model", trained_gpt2, "--data", tmp_path / "short.txt"))["scores"]
-    assert scores["bits_per_byte"] == pytest.approx(nll.sum().item() / (math.log(2) * len(text.encode())), rel=1e-5)
+    result = only(eval_json(run_cli, "--model", trained_gpt2, "--data", tmp_path / "short.txt"))
+    scores = result["scores"]
+    assert result["perplexity_method"]["bytes"] == scored_bytes
+    assert scores["bits_per_byte"] == pytest.approx(nll.sum().item() / (math.log(2) * scored_bytes), rel=1e-5)
     assert scores["perplexity"] == pytest.approx(math.exp(nll.mean().item()), rel=1e-5)
     assert scores["nll_stderr"] == pytest.approx(nll.std().item() / math.sqrt(len(nll)), rel=1e-4)
     low, high = scores["perplexity_interval"]
     assert low < scores["perplexity"] < high
 
 
-def test_a_file_is_scored_as_its_lines_joined(run_cli, tiny_gpt2, tmp_path):
-    (tmp_path / "shipped.txt").write_text(SHIPPED_TEXT, encoding="utf-8")
-    from_file = only(eval_json(run_cli, "--model", tiny_gpt2, "--data", tmp_path / "shipped.txt"))["scores"]
-    shipped = only(eval_json(run_cli, "--model", tiny_gpt2))["scores"]
-    assert from_file["perplexity"] == shipped["perplexity"]
+def test_bits_per_byte_leaves_out_the_bytes_of_every_unscored_token(run_cli, trained_gpt2, gpt2, tmp_path):
+    """Windows that do not overlap leave each one's first token unscored: its loss and its bytes are left out
+    alike, down to a token that holds part of a character."""
+    model, tokenizer = gpt2
+    text = "Über straße, naïve café: 日本の🙂 und Öl.\n\n" * 6
+    ids = tokenizer(text)["input_ids"]
+    pieces = byte_strings(tokenizer, ids)
+    assert b"".join(pieces) == text.encode()
+
+    def partial(piece):
+        try:
+            piece.decode("utf-8")
+            return False
+        except UnicodeDecodeError:
+            return True
+
+    # A window length that starts some window on a piece of a character.
+    context = next(c for c in range(6, 40) if any(partial(pieces[i]) for i in range(c, len(ids), c)))
+    unscored = [0, *range(context, len(ids), context)]
+    nll = [token_nll_by_hand(model, ids, begin, min(begin + context, len(ids))) for begin in unscored]
+    total = sum(part.sum().item() for part in nll)
+    scored_bytes = len(text.encode()) - sum(len(pieces[i]) for i in unscored)
+
+    path = tmp_path / "text.txt"
+    path.write_text(text, encoding="utf-8")
+    result = only(eval_json(run_cli, "--model", trained_gpt2, "--data", path, "--context", context))
+    method = result["perplexity_method"]
+    assert method["scored_tokens"] == len(ids) - len(unscored) and method["bytes"] == scored_bytes
+    assert result["scores"]["bits_per_byte"] == pytest.approx(total / (math.log(2) * scored_bytes), rel=1e-5)
+
+
+def test_token_bytes_add_up_to_the_text(gpt2, tiny_t5, tiny_bert):
+    """Byte-level BPE: each token's own bytes (a piece of a character included). Other tokenizers, by offsets:
+    the bytes still add up to the text's."""
+    from transformers import AutoTokenizer
+
+    from llmtool.evaluation import token_bytes
+
+    text = "  Über straße,\n\n naïve café 日本 🙂\tand  spaces  \n"
+    tokenizer = gpt2[1]
+    ids, sizes = token_bytes(tokenizer, text)
+    assert ids == tokenizer(text)["input_ids"] and sizes == [len(p) for p in byte_strings(tokenizer, ids)]
+    for other in (tiny_t5, tiny_bert):
+        ids, sizes = token_bytes(AutoTokenizer.from_pretrained(other), text)
+        assert sum(sizes) == len(text.encode()) and len(sizes) == len(ids) and min(sizes) >= 0
+
+
+# ---------------------------------------------------------------- lm-eval windows against lm-evaluation-harness
+
+# Texts of a rolling-loglikelihood task: the notes (longer than the model's 128 positions: many windows), a short
+# text with a blank line, and one of multi-byte characters.
+DOCUMENTS = [NOTES, "A short text.\n\nWith a blank line.", "Über straße, naïve café 🙂"]
+
+
+@pytest.mark.parametrize("context", [None, 50])
+def test_lm_eval_windows_equal_lm_evaluation_harness(run_cli, trained_gpt2, tmp_path, context):
+    """lm_eval's HFLM.loglikelihood_rolling on the same model and texts, and its rolling-loglikelihood task's
+    metrics (Task.count_words/count_bytes, weighted_perplexity, bits_per_byte); --context is its max_length."""
+    from lm_eval.api.instance import Instance
+    from lm_eval.api.metrics import bits_per_byte, weighted_perplexity
+    from lm_eval.api.task import Task
+    from lm_eval.models.huggingface import HFLM
+
+    harness = HFLM(pretrained=str(trained_gpt2), device="cpu", batch_size=8,
+                   **({"max_length": context} if context else {}))
+    requests = [Instance(request_type="loglikelihood_rolling", doc={}, arguments=(text,), idx=i)
+                for i, text in enumerate(DOCUMENTS)]
+    loglikelihoods = harness.loglikelihood_rolling(requests, disable_tqdm=True)
+    words = [(ll, Task.count_words(text)) for ll, text in zip(loglikelihoods, DOCUMENTS)]
+    in_bytes = [(ll, Task.count_bytes(text)) for ll, text in zip(loglikelihoods, DOCUMENTS)]
+    expected = {"word_perplexity": weighted_perplexity(words), "byte_perplexity": weighted_perplexity(in_bytes),
+                "bits_per_byte": bits_per_byte(in_bytes)}
+
+    path = tmp_path / "texts.jsonl"
+    path.write_text("".join(json.dumps({"text": text}) + "\n" for text in DOCUMENTS), encoding="utf-8")
+    (tmp_path / "notes.txt").write_text(NOTES, encoding="utf-8")
+    window = ["--windows", "lm-eval"] + (["--context", context] if context else [])
+    for data, texts in ((tmp_path / "notes.txt", DOCUMENTS[:1]), (path, DOCUMENTS)):
+        result = only(eval_json(run_cli, "--model", trained_gpt2, "--data", data, *window))
+        method, scores = result["perplexity_method"], result["scores"]
+        total, reference = -scores["nll"] * method["scored_tokens"], sum(loglikelihoods[:len(texts)])
+        assert method["method"] == "lm-eval rolling windows" and method["texts"] == len(texts)
+        assert method["context"] == (context or 128) and method["windows"] > len(texts)
+        assert total == pytest.approx(reference, rel=1e-6)
+        print(f"{data.name}, context {method['context']}: total log-likelihood llmtool {total!r}, lm_eval "
+              f"{reference!r}, relative difference {total / reference - 1:.1e}")
+    for key, value in expected.items():  # of the three texts
+        assert scores[key] == pytest.approx(value, rel=1e-6), key
+        print(f"{key}: llmtool {scores[key]!r}, lm_eval {value!r}, relative difference {scores[key] / value - 1:.1e}")
 
 
 # ---------------------------------------------------------------- classifiers
@@ -349,6 +476,36 @@ def test_models_of_different_tasks_side_by_side(run_cli, tiny_gpt2, tiny_t5, tmp
     assert "perplexity" in table and "rouge1" in table and len([ln for ln in table.splitlines() if "-lm" in ln]) == 2
 
 
+# ---------------------------------------------------------------- stderr
+
+
+def llmtool_process(*args):
+    """llmtool run as a user runs it, in its own process: (exit code, stderr)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "LLMTOOL_DEBUG"}
+    run = subprocess.run([sys.executable, "-m", "llmtool", *map(str, args)], capture_output=True, text=True,
+                         env=env, cwd=ROOT, timeout=600)
+    return run.returncode, run.stderr
+
+
+def test_stderr_carries_only_llmtools_own_lines(tiny_gpt2, tiny_t5, tmp_path):
+    """No library notices on stderr (transformers' "Loading weights" bars and loss_type notice, peft's
+    is_gradient_checkpointing FutureWarning): not from a LoRA fine-tune, nor from eval of a model, of an adapter,
+    with lm-eval windows, or of an encoder-decoder (given labels). Off a terminal eval prints nothing there."""
+    adapter = tmp_path / "lora"
+    code, stderr = llmtool_process("finetune", ROOT / "recipes" / "lora-gpt2.yaml", f"model.name={tiny_gpt2}",
+                                   "train.max_steps=2", "data.max_train_samples=32", "-o", adapter)
+    assert code == 0, stderr
+    assert all(line.startswith(("step ", "training ")) for line in stderr.splitlines() if line.strip()), stderr
+    for args in (["--model", tiny_gpt2, "--model", adapter], ["--model", tiny_gpt2, "--windows", "lm-eval"],
+                 ["--model", tiny_t5, "--data", PAIRS, "--metric", "perplexity,exact_match", "--max-new-tokens", 4]):
+        code, stderr = llmtool_process("eval", *args)
+        assert code == 0 and stderr == "", stderr
+
+
 # ---------------------------------------------------------------- bad input
 
 
@@ -367,6 +524,10 @@ def one_line_error(run_cli, monkeypatch, *args):
     (["--context", "256"], 2, ["256 tokens is past the model's 128 positions", "--context"]),
     (["--context", "64", "--stride", "100"], 2, ["stride must be between 1 and the context (64", "--stride"]),
     (["--stride", "200"], 2, ["stride", "(128 tokens), got 200", "--stride"]),
+    (["--windows", "rolling"], 2, ["unknown --windows 'rolling'", "sliding or lm-eval"]),
+    (["--windows", "lm-eval", "--stride", "64"], 2, ["lm-eval windows have no stride", "drop --stride",
+                                                     "set --windows to sliding"]),
+    (["--windows", "lm-eval", "--context", "256"], 2, ["past the model's 128 positions", "--context"]),
     (["--task", "seq2seq-lm"], 2, ["no seq2seq-lm form"]),
     (["--task", "classification"], 2, ["randomly initialised head"]),  # and no --new-head to suggest
 ])
@@ -393,7 +554,8 @@ def test_option_out_of_range_is_one_line_before_anything_loads(tmp_path):
 @pytest.mark.parametrize("content, code, words", [
     (b"", 1, ["has no rows (it is empty)"]),
     (b"caf\xe9 au lait\n", 1, ["is not UTF-8 text (byte 3)"]),
-    (b"a\n", 1, ["shorter than two tokens"]),
+    (b"\n \n\n", 1, ["has no rows (it is empty)"]),
+    (b"a", 1, ["shorter than two tokens"]),  # one token; with its newline it would have two
 ])
 def test_bad_text_files(run_cli, tiny_gpt2, monkeypatch, tmp_path, content, code, words):
     path = tmp_path / "text.txt"
@@ -420,7 +582,10 @@ def test_tasks_that_need_data_or_have_no_window(run_cli, tiny_bert, tiny_t5, mon
     exit_code, line = one_line_error(run_cli, monkeypatch, "--model", tiny_t5, "--metric", "accuracy")
     assert exit_code == 2 and "seq2seq-lm" in line and "perplexity, exact_match, rouge, bleu" in line
     exit_code, line = one_line_error(run_cli, monkeypatch, "--model", tiny_t5, "--context", 64, "--data", "x.jsonl")
-    assert exit_code == 2 and "--context and --stride" in line
+    assert exit_code == 2 and "--context, --stride and --windows" in line and "no model here computes one" in line
+    exit_code, line = one_line_error(run_cli, monkeypatch, "--model", tiny_t5, "--windows", "lm-eval", "--data",
+                                     "x.jsonl")
+    assert exit_code == 2 and "--windows" in line
 
 
 def test_errors_are_raised_in_domain_terms_under_tests(run_cli, tiny_gpt2, tmp_path):
@@ -429,6 +594,8 @@ def test_errors_are_raised_in_domain_terms_under_tests(run_cli, tiny_gpt2, tmp_p
     (tmp_path / "one.txt").write_text("a")
     assert isinstance(run_cli("eval", "--model", tiny_gpt2, "--metric", "bleu").exception, UsageError)
     assert isinstance(run_cli("eval", "--model", tiny_gpt2, "--data", tmp_path / "one.txt").exception, LlmtoolError)
-    with pytest.raises(SettingError) as caught:
-        evaluation.window_settings(None, 200, 128)
-    assert "{stride}" in caught.value.template and "--" not in str(caught.value)
+    for settings in ((None, 200, 128), (None, 64, 128, evaluation.LM_EVAL), (None, None, 128, "rolling")):
+        with pytest.raises(SettingError) as caught:
+            evaluation.window_settings(*settings)
+        assert ("{stride}" in caught.value.template or "{windows}" in caught.value.template)
+        assert "--" not in str(caught.value)

@@ -35,14 +35,15 @@ class _Planned:
 def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its function's name
     model: Annotated[Optional[list[str]], typer.Option("--model", "-m", metavar="MODEL", help="Local model directory or Hub id; repeat to compare models side by side. (default: $LLMTOOL_MODEL, else gpt2)", show_default=False)] = None,
     metric: Annotated[Optional[list[str]], typer.Option("--metric", metavar="NAME", help="perplexity (causal and seq2seq LMs), accuracy, precision, recall, f1 (classifiers), exact_match, rouge, bleu (seq2seq); repeat, or separate by commas. (default: perplexity; classifiers: accuracy and f1; seq2seq: exact_match and rouge)", show_default=False)] = None,
-    data: Annotated[Optional[str], typer.Option("--data", "-d", metavar="FILE", help="csv/tsv/json/jsonl/parquet file, or text one row a line ('-' for stdin). (default: a short English text shipped with llmtool)", show_default=False)] = None,
+    data: Annotated[Optional[str], typer.Option("--data", "-d", metavar="FILE", help="csv/tsv/json/jsonl/parquet file, or a text file ('-' for stdin): a causal LM's perplexity is of the whole text as it is, blank lines and line breaks included. (default: a short English text shipped with llmtool)", show_default=False)] = None,
     text_column: Annotated[str, typer.Option(help="Column of texts (causal LMs, classifiers).")] = "text",
     label_column: Annotated[str, typer.Option(help="Column of labels (classifiers): label names, or ids.")] = "label",
     source_column: Annotated[str, typer.Option(help="Column of sources (seq2seq).")] = "source",
     target_column: Annotated[str, typer.Option(help="Column of expected outputs (seq2seq).")] = "target",
     prefix: Annotated[str, typer.Option(help="Text put before every source (a T5 task prefix, e.g. 'summarize: ').")] = "",
     context: Annotated[Optional[int], typer.Option(min=2, help="Perplexity: tokens each window sees. (default: the model's positions)", show_default=False)] = None,
-    stride: Annotated[Optional[int], typer.Option(min=1, help="Perplexity: tokens a window moves on; less than --context gives each scored token more history. (default: the context)", show_default=False)] = None,
+    stride: Annotated[Optional[int], typer.Option(min=1, help="Perplexity: tokens a sliding window moves on; less than --context gives each scored token more history. (default: the context)", show_default=False)] = None,
+    windows: Annotated[str, typer.Option(metavar="sliding|lm-eval", help="Perplexity of a causal LM: 'sliding' windows over the text as it is, as in the transformers guide; or 'lm-eval', as lm-evaluation-harness scores a text (loglikelihood_rolling: every token, the first given the BOS/EOS token; each row a text of its own), with its word_perplexity and byte_perplexity.")] = "sliding",
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Windows or rows per forward pass: speed and memory, not results. (default: 8; perplexity windows on a CPU: 1)", show_default=False)] = None,
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Seq2seq: longest generated answer, in tokens.")] = 64,
     task: Annotated[Optional[str], typer.Option(help="Override the task read from each model's config: causal-lm, seq2seq-lm or classification.")] = None,
@@ -56,13 +57,15 @@ def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its fun
 ) -> None:
     """Evaluate models on the same data: perplexity for language models, accuracy/F1 for classifiers, exact match/ROUGE/BLEU for text-to-text models.
 
-    Perplexity runs a sliding window over the whole text (rows joined by newlines): each token is scored at most once, seeing up to --context tokens, and scored tokens weigh alike. It comes with a 95% interval and bits per byte, which compares models with different tokenizers. Classifiers are scored against --label-column; seq2seq models answer --source-column greedily and are scored against --target-column (their perplexity is that of the targets given the sources). With several --model, each gets one row.
+    Perplexity is of the text as it is: a text file's (or stdin's) whole text, blank lines and line breaks included, or a table's --text-column rows joined by newlines. A sliding window runs over it: each token is scored at most once, seeing up to --context tokens, and scored tokens weigh alike. It comes with a 95% interval and bits per byte (over the bytes of the scored tokens), which compares models with different tokenizers. --windows lm-eval scores as lm-evaluation-harness does, to reproduce its numbers. Classifiers are scored against --label-column; seq2seq models answer --source-column greedily and are scored against --target-column (their perplexity is that of the targets given the sources). With several --model, each gets one row.
 
     Examples:
 
       llmtool eval
 
       llmtool eval --model gpt2 --model ./my-gpt2 --data notes.txt --context 512 --stride 256
+
+      llmtool eval --model gpt2 --data wikitext-docs.jsonl --windows lm-eval
 
       llmtool eval --model ./sentiment --data test.csv --metric accuracy --metric f1 --json
 
@@ -81,18 +84,18 @@ def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its fun
     names = model or [models.default_generation_model()]
     planned = [_plan(name, task, requested, trust_remote_code, base_model) for name in names]
     sliding = [p for p in planned if p.task == CAUSAL_LM and "perplexity" in p.metrics]
-    if (context or stride) and not sliding:
-        raise UsageError("--context and --stride set the sliding window of a causal LM's perplexity, and no model "
-                         "here computes one")
+    if (context or stride or windows != evaluation.SLIDING) and not sliding:
+        raise UsageError("--context, --stride and --windows set the windows of a causal LM's perplexity, and no "
+                         "model here computes one")
     for plan in sliding:  # before any data or weights load
         try:
-            evaluation.window_settings(context, stride, plan.positions)
+            evaluation.window_settings(context, stride, plan.positions, windows)
         except SettingError as err:
             raise err.within(before=f"model '{plan.name}': ") from None
 
     roles = sorted({role for p in planned for role in evaluation.TASK_INPUTS[p.task]}, key=list(COLUMN_OPTIONS).index)
-    rows, where = _read_rows(data, roles, planned, dict(zip(COLUMN_OPTIONS, (text_column, label_column,
-                                                                            source_column, target_column))))
+    rows, where, whole = _read_rows(data, roles, planned, dict(zip(COLUMN_OPTIONS, (text_column, label_column,
+                                                                                   source_column, target_column))))
     if "source" in rows and prefix:
         rows["source"] = [prefix + source for source in rows["source"]]
 
@@ -104,7 +107,8 @@ def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its fun
                                trust_remote_code=trust_remote_code, base_model=base_model)
         try:
             scored = evaluation.evaluate_loaded(lm, plan.metrics, rows, context=context, stride=stride,
-                                                batch_size=batch_size, max_new_tokens=max_new_tokens)
+                                                batch_size=batch_size, max_new_tokens=max_new_tokens,
+                                                window_kind=windows)
         except LlmtoolError as err:  # the data or a setting, for this model
             raise err.within(before=f"{where}, model '{plan.name}': ") from None
         results.append(_result(plan, lm, scored))
@@ -120,7 +124,7 @@ def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its fun
 
         print_json(_finite(report))
     else:
-        _print_table(report)
+        _print_table(report, whole)
 
 
 def _metric_names(given: list[str] | None) -> list[str]:
@@ -162,8 +166,9 @@ def _plan(name: str, task: str | None, requested: list[str], trust_remote_code: 
 
 
 def _read_rows(data: str | None, roles: list[str], planned: list[_Planned],
-               columns: dict[str, str]) -> tuple[dict[str, list], str]:
-    """The columns every model needs, read once through data.load_inputs: {role: values}, and where from."""
+               columns: dict[str, str]) -> tuple[dict[str, list], str, bool]:
+    """The columns every model needs, read once through data.load_inputs: {role: values}, where from, and
+    whether it is plain text (read whole, as one text)."""
     from importlib import resources
 
     import datasets
@@ -185,13 +190,14 @@ def _read_rows(data: str | None, roles: list[str], planned: list[_Planned],
                              f"{' and '.join(role + 's' for role in needs)}; give --data FILE (its columns are "
                              f"named by {' and '.join(COLUMN_OPTIONS[role] for role in needs)})")
         with resources.as_file(resources.files("llmtool.assets") / SHIPPED_TEXT) as path:
-            dataset = data_lib.load_inputs(str(path), read)
+            dataset = data_lib.load_inputs(str(path), read, whole_text=True)
         where = f"the shipped evaluation text (llmtool/assets/{SHIPPED_TEXT})"
     else:
         stdin_text = read_stdin() if data == "-" else None
-        dataset = data_lib.load_inputs(data, read, stdin_text)
+        dataset = data_lib.load_inputs(data, read, stdin_text, whole_text=True)
         where = "stdin" if data == "-" else f"'{data}'"
-    return {role: list(dataset[first_role[columns[role]]]) for role in roles}, where
+    whole = data is None or data_lib.is_plain_text(data)
+    return {role: list(dataset[first_role[columns[role]]]) for role in roles}, where, whole
 
 
 
@@ -205,7 +211,8 @@ def _result(plan: _Planned, lm, scored) -> dict:
         scores.update(perplexity_interval=list(report.perplexity_interval), nll=report.nll,
                       nll_stderr=report.stderr)
         result["perplexity_method"] = {key: getattr(report, key) for key in (
-            "method", "context", "stride", "windows", "tokens", "scored_tokens", "bytes")}
+            "method", "context", "stride", "windows", "tokens", "scored_tokens", "bytes", "texts", "words")
+            if key not in ("texts", "words") or getattr(report, key) is not None}
     if plan.task == "classification":
         result["truncated"] = scored.truncated
     return result
@@ -223,9 +230,10 @@ def _finite(value):
 
 
 # Table columns per metric (keys of a result's scores) and how each is headed and written.
-COLUMNS = {"perplexity": ("perplexity", "perplexity_interval", "bits_per_byte"),
+COLUMNS = {"perplexity": ("perplexity", "perplexity_interval", "bits_per_byte", "word_perplexity", "byte_perplexity"),
            "rouge": ("rouge1", "rouge2", "rougeL", "rougeLsum")}
-HEADERS = {"perplexity_interval": "95% interval", "bits_per_byte": "bits/byte", "exact_match": "exact match"}
+HEADERS = {"perplexity_interval": "95% interval", "bits_per_byte": "bits/byte", "exact_match": "exact match",
+           "word_perplexity": "word perplexity", "byte_perplexity": "byte perplexity"}
 
 
 def _cell(key: str, value) -> str:
@@ -233,18 +241,19 @@ def _cell(key: str, value) -> str:
         return "-"
     if key == "perplexity_interval":
         return f"{value[0]:,.2f} to {value[1]:,.2f}" if all(math.isfinite(v) for v in value) else "-"
-    if key in ("perplexity", "bleu"):
+    if key in ("perplexity", "word_perplexity", "bleu"):
         return f"{value:,.2f}"
     return f"{value:.4f}"
 
 
-def _print_table(report: dict) -> None:
+def _print_table(report: dict, whole: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
     keys = list(dict.fromkeys(key for r in report["results"] for name in r["metrics"]
-                              for key in COLUMNS.get(name, (name,))))
-    table = Table(title=f"llmtool eval on {report['data']}, {report['rows']} rows", title_justify="left")
+                              for key in COLUMNS.get(name, (name,)) if key in r["scores"]))
+    read = "its whole text" if whole else f"{report['rows']} rows"
+    table = Table(title=f"llmtool eval on {report['data']}, {read}", title_justify="left")
     table.add_column("model", overflow="fold")
     table.add_column("task")
     for key in keys:
