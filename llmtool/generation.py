@@ -3,6 +3,7 @@ order, left-padded where it matters; optionally with a static KV cache and a com
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -88,11 +89,11 @@ class GenerationSettings:
 
     def text_settings(self) -> dict:
         """The settings that decide the text each prompt gets, by key: what a resumed run must share with the
-        results it continues. The batch size counts only when sampling, where it sizes the seeded windows."""
+        results it continues (not the batch size: a prompt's text does not depend on its batch)."""
         length = ({"max_new_tokens": self.max_new_tokens} if self.max_new_tokens is not None
                   else {"max_length": self.max_length})
-        sampling = ({"temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p, "seed": self.seed,
-                     "batch_size": self.batch_size} if self.sampling else {})
+        sampling = ({"temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p, "seed": self.seed}
+                    if self.sampling else {})
         return {**length, "num_return_sequences": self.num_return_sequences, "do_sample": self.sampling, **sampling,
                 "repetition_penalty": self.repetition_penalty, "no_repeat_ngram_size": self.no_repeat_ngram_size,
                 "block_words": self.block_words}
@@ -224,15 +225,9 @@ def bad_words_ids(tokenizer, words: list[str]) -> list[list[int]]:
 
 
 def _generation_kwargs(settings: GenerationSettings, tokenizer) -> dict:
-    kwargs = {
-        "do_sample": settings.sampling,
-        "num_return_sequences": settings.num_return_sequences,
-        "pad_token_id": tokenizer.pad_token_id,
-    }
-    if settings.sampling:
-        kwargs["temperature"] = settings.temperature
-        kwargs["top_k"] = settings.top_k if settings.top_k is not None else 0
-        kwargs["top_p"] = settings.top_p if settings.top_p is not None else 1.0
+    """model.generate's settings. It always decodes greedily here: a sampled run draws its tokens in
+    `_SeededSampler`, the last of its logits processors, and the returned sequences come as rows of their own."""
+    kwargs = {"do_sample": False, "num_return_sequences": 1, "pad_token_id": tokenizer.pad_token_id}
     if settings.repetition_penalty is not None:
         kwargs["repetition_penalty"] = settings.repetition_penalty
     if settings.no_repeat_ngram_size is not None:
@@ -386,6 +381,57 @@ def _quiet_false_mask_alarm() -> None:
         logger.addFilter(_FalseMaskAlarm())
 
 
+def _sampling_warpers(settings: GenerationSettings) -> list:
+    """transformers' own temperature, top-k and top-p warpers, as model.generate adds them when it samples."""
+    from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+    warpers = []
+    if settings.temperature != 1.0:
+        warpers.append(TemperatureLogitsWarper(settings.temperature))
+    if settings.top_k:
+        warpers.append(TopKLogitsWarper(settings.top_k))
+    if settings.top_p is not None and settings.top_p < 1.0:
+        warpers.append(TopPLogitsWarper(settings.top_p))
+    return warpers
+
+
+def draw_seed() -> int:
+    """A run seed for a run given none, from torch's global generator (so `torch.manual_seed` still decides it)."""
+    import torch
+
+    return int(torch.randint(0, MAX_SEED + 1, (1,), dtype=torch.int64))
+
+
+def row_uniforms(seed: int, prompts: list[int], sequences: int, steps: int):
+    """Uniform draws in (0, 1], a row per (prompt, returned sequence) and a column per new token: each row is the
+    stream numpy's SeedSequence derives from (seed, the prompt's position in the whole input, the sequence's
+    number), so a prompt's draws never depend on which prompts share its batch, window or file."""
+    import numpy as np
+    import torch
+
+    rows = [np.random.default_rng([seed, prompt, sequence]).random(steps)
+            for prompt in prompts for sequence in range(sequences)]
+    return torch.from_numpy(1.0 - np.stack(rows)).float()
+
+
+class _SeededSampler:
+    """The sampling step of model.generate, done as a logits processor with a random stream per row: it draws the
+    next token of each row from the softmax of its (warped) scores by inverting the cumulative distribution at
+    the row's next uniform, then leaves only that token finite, so that greedy decoding takes it."""
+
+    def __init__(self, uniforms):
+        self.uniforms, self.step = uniforms, 0
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        cumulative = torch.softmax(scores.float(), dim=-1).cumsum(dim=-1)
+        targets = self.uniforms[:, self.step:self.step + 1] * cumulative[:, -1:]  # in (0, total]: never a zero-mass token
+        self.step += 1
+        chosen = torch.searchsorted(cumulative, targets).clamp_(max=scores.shape[-1] - 1)
+        return torch.full_like(scores, -math.inf).scatter_(1, chosen, 0.0)
+
+
 class _Decoder:
     """One run's model.generate settings, and the length-sorted batches it decodes."""
 
@@ -393,6 +439,8 @@ class _Decoder:
         prepare_tokenizer(lm)
         _quiet_false_mask_alarm()
         self.lm, self.settings, self.streamer = lm, settings, streamer
+        self.seed = (settings.seed if settings.seed is not None else draw_seed()) if settings.sampling else None
+        self.warpers = _sampling_warpers(settings) if settings.sampling else []
         tokenizer = lm.tokenizer
         self.kwargs = _generation_kwargs(settings, tokenizer)
         self.stop_ids = {t for t in (tokenizer.eos_token_id, tokenizer.pad_token_id) if t is not None}
@@ -406,17 +454,29 @@ class _Decoder:
         rounded = -(-needed // CACHE_LENGTH_STEP) * CACHE_LENGTH_STEP
         return min(rounded, self.limit) if self.limit else rounded
 
-    def batches(self, encoded: list[list[int]], budgets: list[int]) -> Iterator[tuple[list[int], list[list[list[int]]]]]:
-        """(batch, the new ids of each of its prompts: a list per returned sequence) for each batch, longest first."""
+    def _sampler(self, prompts: list[int], new_tokens: int) -> dict:
+        if self.seed is None:
+            return {}
+        from transformers import LogitsProcessorList
+
+        uniforms = row_uniforms(self.seed, prompts, self.settings.num_return_sequences, new_tokens)
+        return {"logits_processor": LogitsProcessorList([*self.warpers, _SeededSampler(uniforms.to(self.lm.device))])}
+
+    def batches(self, encoded: list[list[int]], budgets: list[int],
+                first: int = 0) -> Iterator[tuple[list[int], list[list[list[int]]]]]:
+        """(batch, the new ids of each of its prompts: a list per returned sequence) for each batch, longest first.
+        `first` is the position of `encoded[0]` in the whole input, which a sampled prompt's draws derive from."""
         import torch
 
         lm, n = self.lm, self.settings.num_return_sequences
         lengths = [len(ids) for ids in encoded]
         for batch in plan_batches(lengths, budgets, self.settings.batch_size, self.limit):
-            inputs = lm.tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt").to(lm.device)
+            repeated = [encoded[i] for i in batch for _ in range(n)]  # a prompt's sequences in adjacent rows
+            inputs = lm.tokenizer.pad({"input_ids": repeated}, return_tensors="pt").to(lm.device)
             new_tokens = max(budgets[i] for i in batch)
             prompt_length = inputs["input_ids"].shape[1]
             extra = {"max_cache_len": self._cache_length(prompt_length, new_tokens)} if self.size_cache else {}
+            extra.update(self._sampler([first + i for i in batch], new_tokens))
             with torch.inference_mode():  # per batch: a caller's code between batches runs outside it
                 sequences = lm.model.generate(**inputs, max_new_tokens=new_tokens, streamer=self.streamer,
                                               **self.kwargs, **extra)
@@ -429,16 +489,13 @@ def generate_ids(lm: LoadedModel, encoded: list[list[int]], settings: Generation
     """New token ids for every tokenized prompt (a list per returned sequence), in prompt order, all batches
     planned at once (the evaluation of seq2seq models uses it).
 
-    Each prompt gets exactly the tokens it would get alone (greedy decoding is per-prefix, and batch outputs are
-    cut to each prompt's own budget), so batching changes speed, not text.
+    Each prompt gets exactly the tokens it would get alone (greedy decoding is per-prefix, sampling draws from a
+    stream of the prompt's own, and batch outputs are cut to each prompt's own budget), so batching changes speed,
+    not text.
     """
-    from transformers import set_seed
-
     settings.validate(len(encoded))
     decoder = _Decoder(lm, settings)
     budgets = _token_budgets(lm, settings, [len(ids) for ids in encoded])
-    if settings.seed is not None:
-        set_seed(settings.seed)
     outputs: list[list[list[int]]] = [[] for _ in encoded]
     for batch, new in decoder.batches(encoded, budgets):
         for i, ids in zip(batch, new):
@@ -467,44 +524,37 @@ def generate_stream(lm: LoadedModel, prompts: Iterable[str], settings: Generatio
                     compiled: bool = False, streamer=None, on_start: Callable[[], None] | None = None,
                     on_batch: Callable[[int, int], None] | None = None) -> Iterator[Generation]:
     """Generations for `prompts` in prompt order, each passed on as soon as it and every one before it are done;
-    prompts are read a window at a time, so memory does not grow with their number.
+    prompts are read a window at a time (WINDOW_BATCHES batches), so memory does not grow with their number.
 
-    Windows are counted from the first prompt (WINDOW_BATCHES batches each) and, given a seed, each window is
-    seeded from it and its number: a run that skips the first `skip` prompts (a resumed run) decodes the window
-    it starts in whole, to sample exactly what the uninterrupted run sampled, and passes on prompts from `skip`.
-    `on_start` runs once the first window's checks have passed, just before the first token (a streaming caller
-    prints the prompt there, never before an error); `on_batch(prompts, new tokens)` after each batch, counting
-    only prompts from `skip`. Errors name prompts by their number in the whole input.
+    A sampled prompt draws from a stream derived from the seed and its position in the whole input (see
+    `row_uniforms`), so a run that skips the first `skip` prompts (a resumed run) gives the rest exactly what the
+    uninterrupted run gave them. `on_start` runs once the first window's checks have passed, just before the first
+    token (a streaming caller prints the prompt there, never before an error); `on_batch(prompts, new tokens)`
+    after each batch. Errors name prompts by their number in the whole input.
     """
-    from transformers import set_seed
-
     settings.validate(streaming=streamer is not None)
     decoder = _Decoder(lm, settings, compiled, streamer)
     size = settings.batch_size * WINDOW_BATCHES
-    for number, window in enumerate(_windows(prompts, size)):
-        first = number * size
-        if first + len(window) <= skip:
-            continue
+    first = skip
+    for window in _windows(itertools.islice(prompts, skip, None), size):
         encoded = lm.tokenizer(window, verbose=False)["input_ids"]  # too-long prompts are reported, not warned
         budgets = _token_budgets(lm, settings, [len(ids) for ids in encoded], first=first)
         if on_start is not None:
             on_start()
             on_start = None
-        if settings.seed is not None:
-            set_seed((settings.seed + number) % (MAX_SEED + 1))
         done: list[Generation | None] = [None] * len(window)
-        passed = max(skip - first, 0)  # the window's results before `skip` are decoded, not passed on
-        for batch, new in decoder.batches(encoded, budgets):
+        passed = 0
+        for batch, new in decoder.batches(encoded, budgets, first=first):
             for i, ids in zip(batch, new):
                 done[i] = Generation(prompt=window[i], texts=lm.tokenizer.batch_decode(ids, skip_special_tokens=True),
                                      prompt_tokens=len(encoded[i]), token_ids=ids)
             if on_batch is not None:
-                fresh = [i for i in batch if first + i >= skip]
-                on_batch(len(fresh), sum(sum(done[i].new_tokens) for i in fresh))
+                on_batch(len(batch), sum(sum(done[i].new_tokens) for i in batch))
             while passed < len(window) and done[passed] is not None:
                 yield done[passed]
                 done[passed] = None  # its caller has it now
                 passed += 1
+        first += len(window)
 
 
 def generate(lm: LoadedModel, prompts: list[str], settings: GenerationSettings, streamer=None,

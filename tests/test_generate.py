@@ -100,6 +100,52 @@ def test_same_seed_same_text_other_seed_other_text(run_cli, tiny_gpt2):
     assert texts(a) != texts(c)
 
 
+def sampled_texts(lm, prompts, batch_size, seed=7):
+    settings = generation.GenerationSettings(max_new_tokens=8, do_sample=True, seed=seed, batch_size=batch_size,
+                                             num_return_sequences=2)
+    return [g.texts for g in generation.generate(lm, prompts, settings).generations]
+
+
+def test_a_sampled_prompt_gets_its_text_whatever_shares_its_batch_window_or_file(gpt2_lm):
+    from conftest import CORPUS
+
+    lines = [line for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    prompts = [" ".join(line.split()[:2 + i % 7]) for i, line in enumerate(lines[:300])]  # 2 to 8 words
+    whole = sampled_texts(gpt2_lm, prompts, batch_size=32)  # one window
+    assert sampled_texts(gpt2_lm, prompts, batch_size=8) == whole  # three windows, other batches
+    assert sampled_texts(gpt2_lm, prompts[:40], batch_size=1) == whole[:40]  # a shorter file, one at a time
+    assert sampled_texts(gpt2_lm, prompts[:1], batch_size=8) == whole[:1]  # alone
+    assert sampled_texts(gpt2_lm, prompts[:40], batch_size=8, seed=8) != whole[:40]
+
+
+def test_the_same_prompt_twice_in_a_file_draws_twice(gpt2_lm):
+    repeated = sampled_texts(gpt2_lm, ["It was"] * 4, batch_size=4)
+    assert len({text for texts in repeated for text in texts}) == 8  # a stream per position and sequence
+
+
+def test_sampling_draws_from_the_warped_distribution(tiny_gpt2):
+    """The first tokens of 2,000 sampled sequences follow the softmax of the logits / temperature over the top k."""
+    import torch
+
+    lm = models.load_model(str(tiny_gpt2), device="cpu")
+    with torch.no_grad():
+        lm.model.transformer.ln_f.weight.mul_(40)  # random weights give near-equal logits: spread them out
+    prompt, draws, temperature, top_k = "The quick brown fox", 1000, 0.6, 6
+    ids = lm.tokenizer(prompt, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        logits = lm.model(ids).logits[0, -1] / temperature
+    top = logits.topk(top_k)
+    expected = dict(zip(top.indices.tolist(), torch.softmax(top.values, -1).tolist()))
+    assert max(expected.values()) > 0.3  # a distribution that a missing temperature or top-k would change
+    settings = generation.GenerationSettings(max_new_tokens=1, do_sample=True, seed=1, temperature=temperature,
+                                             top_k=top_k, num_return_sequences=draws)
+    first = [row[0] for sequences in generation.generate_ids(lm, ids.tolist() * 2, settings)
+             for row in sequences]  # two positions: 2,000 draws
+    assert set(first) <= set(expected)
+    for token, p in expected.items():  # each frequency within 4 standard deviations of its probability
+        assert abs(first.count(token) / len(first) - p) <= 4 * (p * (1 - p) / len(first)) ** 0.5, token
+
+
 def test_temperature_implies_sampling_unless_greedy(run_cli, tiny_gpt2):
     greedy = texts(gen_json(run_cli, tiny_gpt2, "It was", "--max-new-tokens", "20"))
     hot = [texts(gen_json(run_cli, tiny_gpt2, "It was", "--max-new-tokens", "20", "--temperature", "1.5",

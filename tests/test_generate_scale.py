@@ -39,7 +39,7 @@ def records(path):
 
 
 def test_output_file_holds_the_json_records_in_prompt_order(run_cli, tiny_gpt2, prompt_file, prompts, tmp_path):
-    sampled = ["--do-sample", "--seed", "3"]  # each window is seeded: the same draws however results are written
+    sampled = ["--do-sample", "--seed", "3"]  # a prompt's draws are its own: the same however results are written
     printed = run_cli(*args(tiny_gpt2, prompt_file, *sampled), "--json")
     out = tmp_path / "out.jsonl"
     written = run_cli(*args(tiny_gpt2, prompt_file, *sampled), "--output", out)
@@ -76,15 +76,15 @@ def test_windows_bound_what_is_read_ahead(tiny_gpt2):
 
 def test_interrupted_then_resumed_file_equals_an_uninterrupted_one(run_cli, tiny_gpt2, prompt_file, tmp_path,
                                                                    monkeypatch):
-    sampled = ["--do-sample", "--seed", "11"]  # sampling too: a resumed run redoes its window from the window's seed
+    sampled = ["--do-sample", "--seed", "11"]  # sampling too: a resumed prompt draws from its own stream
     whole = tmp_path / "whole.jsonl"
     assert run_cli(*args(tiny_gpt2, prompt_file, *sampled), "-o", whole).exit_code == 0
 
     batches = generation._Decoder.batches
     stop = {"after": 18}  # batch 18 of 20: inside the second window
 
-    def ctrl_c_at_a_batch(self, encoded, budgets):
-        for item in batches(self, encoded, budgets):
+    def ctrl_c_at_a_batch(self, encoded, budgets, first=0):
+        for item in batches(self, encoded, budgets, first):
             if stop["after"] is not None:
                 stop["after"] -= 1
                 if stop["after"] == 0:
