@@ -1,7 +1,7 @@
-"""Greedy generation throughput through llmtool's path, on a GPT-2-124M-shaped model with random weights.
+"""Generation throughput (greedy, and sampled) through llmtool's path, on a GPT-2-124M-shaped model with random weights.
 
 Usage:
-  python benchmarks/bench_generate.py           # GPT-2 124M shape, 32 new tokens, best of 3 (~5 min on 2 idle CPU cores)
+  python benchmarks/bench_generate.py           # GPT-2 124M shape, 32 new tokens, best of 3 (~7 min on 2 idle CPU cores)
   python benchmarks/bench_generate.py --quick   # a 2-layer, 128-wide model, 8 new tokens, one run (a smoke run)
   python benchmarks/bench_generate.py --repeats 1 --json F  # best of 1; write the ratios to F too (results.py)
 
@@ -10,6 +10,9 @@ the same number of new tokens:
   a) llmtool at batch size 32 against llmtool at batch size 1 (one prompt at a time); target at least 8x.
   b) llmtool against the loop a transformers user writes (tokenizer with left padding, then model.generate) at the
      same batch size, with the same batches: both sort prompts longest first. Target at least 0.95x.
+  c) the cost of llmtool's seeded sampling, where every prompt draws from a random stream of its own: llmtool
+     sampling against the plain loop sampling (model.generate with do_sample=True: one multinomial draw a step
+     for the whole batch) at batch size 32, same batches. Target at least 0.95x (under 5% slower).
 Each measurement is repeated and the best run kept; the repeats interleave the paths so machine noise hits all
 alike. Uses CUDA when available, else the CPU; fp32 on either.
 
@@ -97,16 +100,19 @@ def build_model(out_dir: Path, plan: Plan) -> None:
     tokenizer.save_pretrained(out_dir)
 
 
-def llmtool_tokens_per_second(lm, prompts: list[str], batch_size: int, new_tokens: int) -> float:
+def llmtool_tokens_per_second(lm, prompts: list[str], batch_size: int, new_tokens: int,
+                              sample: bool = False) -> float:
     from llmtool.generation import GenerationSettings, generate
 
-    settings = GenerationSettings(max_new_tokens=new_tokens, do_sample=False, batch_size=batch_size)
+    settings = GenerationSettings(max_new_tokens=new_tokens, do_sample=sample, seed=0 if sample else None,
+                                  batch_size=batch_size)
     report = generate(lm, prompts, settings)
     check_token_count(report.new_tokens, len(prompts) * new_tokens, f"llmtool at batch size {batch_size}")
     return report.new_tokens / report.seconds
 
 
-def plain_loop_tokens_per_second(model, tokenizer, prompts: list[str], batch_size: int, new_tokens: int) -> float:
+def plain_loop_tokens_per_second(model, tokenizer, prompts: list[str], batch_size: int, new_tokens: int,
+                                 sample: bool = False) -> float:
     """What a transformers user writes: tokenize a left-padded batch, generate, keep the new tokens."""
     lengths = [len(ids) for ids in tokenizer(prompts)["input_ids"]]
     # The same batches as llmtool's: longest prompts first, ties in prompt order.
@@ -115,8 +121,9 @@ def plain_loop_tokens_per_second(model, tokenizer, prompts: list[str], batch_siz
     start = time.perf_counter()
     for first in range(0, len(ordered), batch_size):
         batch = tokenizer(ordered[first:first + batch_size], padding=True, return_tensors="pt").to(model.device)
-        sequences = model.generate(**batch, max_new_tokens=new_tokens, do_sample=False,
-                                   pad_token_id=tokenizer.pad_token_id)
+        sampling = {"do_sample": True, "top_k": 0} if sample else {"do_sample": False}  # top_k 0: the whole vocabulary
+        sequences = model.generate(**batch, max_new_tokens=new_tokens, pad_token_id=tokenizer.pad_token_id,
+                                   **sampling)
         rows = sequences[:, batch["input_ids"].shape[1]:].tolist()
         generated += sum(len(row) for row in rows)
     seconds = time.perf_counter() - start
@@ -162,6 +169,10 @@ def main() -> None:
             ("llmtool", 1): lambda: llmtool_tokens_per_second(lm, prompts, 1, plan.new_tokens),
             ("plain loop", 1): lambda: plain_loop_tokens_per_second(
                 lm.model, plain_tokenizer, prompts, 1, plan.new_tokens),
+            ("llmtool sampled", BIG_BATCH): lambda: llmtool_tokens_per_second(
+                lm, prompts, BIG_BATCH, plan.new_tokens, sample=True),
+            ("plain sampled", BIG_BATCH): lambda: plain_loop_tokens_per_second(
+                lm.model, plain_tokenizer, prompts, BIG_BATCH, plan.new_tokens, sample=True),
         }
         # Warm-up: the first generate call pays one-off costs (lazy imports, allocator growth) that neither path owns.
         llmtool_tokens_per_second(lm, prompts[:2], 2, plan.new_tokens)
@@ -180,13 +191,13 @@ def main() -> None:
     print(f"bench_generate: GPT-2-shaped model, {shape['n_layer']} layers, {shape['n_head']} heads, "
           f"{shape['n_embd']} wide, {GPT2_VOCAB_SIZE}-row LM head, random weights"
           f"{' (--quick: not GPT-2 124M)' if args.quick else ''}")
-    print(f"  device {device}{threads}, fp32, greedy; {len(prompts)} prompts of {prompt_lengths[0]}-"
+    print(f"  device {device}{threads}, fp32, greedy unless sampled; {len(prompts)} prompts of {prompt_lengths[0]}-"
           f"{prompt_lengths[-1]} tokens, {plan.new_tokens} new tokens each; best of {plan.repeats}, interleaved")
     print(f"  machine load before the run (1-minute average): {load_before:.2f} on {os.cpu_count()} cores"
           f"{'; other work was running or had just run, so numbers may be noisy' if load_before > 0.5 else ''}")
     print(f"  tokenizer: byte-level BPE of {len(plain_tokenizer)} tokens trained on {CORPUS.relative_to(ROOT)}")
     for (path, batch_size), tokens_per_second in best.items():
-        print(f"  {path:<11} batch size {batch_size:>2}: {tokens_per_second:8.1f} new tokens/s")
+        print(f"  {path:<15} batch size {batch_size:>2}: {tokens_per_second:8.1f} new tokens/s")
 
     speedup = best["llmtool", BIG_BATCH] / best["llmtool", 1]
     print(f"  a) llmtool batch size {BIG_BATCH} / batch size 1: {speedup:.2f}x  "
@@ -200,6 +211,11 @@ def main() -> None:
         print(f"  b) llmtool / plain loop at batch size {batch_size}: {ratio:.2f}x  "
               f"(target >= {TARGET_VS_PLAIN_LOOP}x: {'met' if ratio >= TARGET_VS_PLAIN_LOOP else 'NOT met'})")
         measures.append(record(f"generate: llmtool / plain loop, batch {batch_size}", ratio, TARGET_VS_PLAIN_LOOP))
+    ratio = best["llmtool sampled", BIG_BATCH] / best["plain sampled", BIG_BATCH]
+    print(f"  c) llmtool seeded sampling / plain loop sampling at batch size {BIG_BATCH}: {ratio:.2f}x  "
+          f"(target >= {TARGET_VS_PLAIN_LOOP}x: {'met' if ratio >= TARGET_VS_PLAIN_LOOP else 'NOT met'})")
+    measures.append(record(f"generate: seeded sampling / plain sampling, batch {BIG_BATCH}", ratio,
+                           TARGET_VS_PLAIN_LOOP))
     write_json(args.json, "bench_generate", device, measures)
 
 

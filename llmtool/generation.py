@@ -426,7 +426,8 @@ class _SeededSampler:
         import torch
 
         cumulative = torch.softmax(scores.float(), dim=-1).cumsum(dim=-1)
-        targets = self.uniforms[:, self.step:self.step + 1] * cumulative[:, -1:]  # in (0, total]: never a zero-mass token
+        # In (0, total]: the first cumulative value at or past it always belongs to a token of non-zero mass.
+        targets = self.uniforms[:, self.step:self.step + 1] * cumulative[:, -1:]
         self.step += 1
         chosen = torch.searchsorted(cumulative, targets).clamp_(max=scores.shape[-1] - 1)
         return torch.full_like(scores, -math.inf).scatter_(1, chosen, 0.0)
