@@ -463,6 +463,20 @@ def test_resume_refuses_results_made_with_other_settings_unless_asked(run_cli, t
     assert made_with[1]["settings"]["do_sample"] is False
 
 
+def test_resume_refuses_results_made_by_another_model(run_cli, tiny_gpt2, tiny_models, tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("one\ntwo\nthree\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert run_cli("generate", "--model", tiny_gpt2, "--file", prompts, "--max-new-tokens", "2",
+                   "-o", out).exit_code == 0
+    out.write_bytes(out.read_bytes().splitlines(keepends=True)[0])
+    other = tiny_models("t5")
+    refused = run_cli("generate", "--model", other, "--file", prompts, "--max-new-tokens", "2", "-o", out, "--resume")
+    assert isinstance(refused.exception, SettingError)
+    assert f'--model was "{tiny_gpt2}" and is "{other}" now;' in str(refused.exception)
+    assert len(out.read_bytes().splitlines()) == 1
+
+
 def test_resume_without_a_record_of_the_settings_is_refused_unless_asked(run_cli, tiny_gpt2, tmp_path):
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("one\ntwo\nthree\n", encoding="utf-8")

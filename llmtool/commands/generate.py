@@ -87,7 +87,9 @@ def generate(
 
         results = ResultsFile(output, prompts_in, inputs={"prompt file": file, "block-words file": block_words},
                               overwrite=overwrite, resumable=True, resume=resume, mix_settings=mix_settings,
-                              settings={"model": models.model_identity(model), **settings.text_settings()})
+                              settings={"model": models.model_identity(model),
+                                        "base_model": base_model and models.model_identity(base_model),
+                                        **settings.text_settings()})
         if results.kept == len(prompts_in):
             if not quiet:
                 _note(f"all {results.kept} prompts already have results in {output}; nothing to do")
