@@ -321,7 +321,8 @@ def _build(cls, data: dict, prefix: str, errors: list[str]):
             continue
         known = len(errors)
         checked = _check_value(value, annotation, where, errors)
-        _check_range(checked, fields[key].metadata, where, errors)
+        if len(errors) == known:  # a value of the wrong kind (or not finite) is one problem, not two
+            _check_range(checked, fields[key].metadata, where, errors)
         if len(errors) == known:  # a bad value keeps the default, so the later checks still run on sane values
             values[key] = checked
     for name, f in fields.items():
