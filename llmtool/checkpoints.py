@@ -21,6 +21,7 @@ from llmtool.errors import LlmtoolError
 CHECKPOINTS = "checkpoints"
 MANIFEST = "manifest.json"
 STATE = "trainer_state.json"
+RECIPE = "recipe.yaml"  # the resolved recipe that trained the checkpoint: what a resume may not change is checked on it
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -110,15 +111,21 @@ def _disk_full(err: BaseException, where: Path) -> bool:
         return False
 
 
-def write_failure(err: BaseException, what: str, where: Path, fallback: str) -> LlmtoolError | None:
+def write_failure(err: BaseException, what: str, where: Path, resume_from: Path | None) -> LlmtoolError | None:
     """One line for a write that failed on a full disk, or for the system's own I/O error; None for anything else
-    (a bug keeps its traceback)."""
+    (a bug keeps its traceback). With a checkpoint to go on from (`resume_from`) the error is `resumable`: the
+    recipe verb ends it with the exact --resume command."""
+    kept = f"the last good checkpoint is '{resume_from}'" if resume_from else "no checkpoint of the run is kept"
     if _disk_full(err, where):
-        return LlmtoolError(f"the disk is full: {what} could not be written to '{where}' (the partial files were "
-                            f"removed); {fallback}. Free some space, then run again")
-    if isinstance(err, OSError):
-        return LlmtoolError(f"{what} could not be written to '{where}' ({err.strerror or err}); {fallback}")
-    return None
+        failure = LlmtoolError(f"the disk is full: {what} could not be written to '{where}' (the partial files were "
+                               f"removed); {kept}. Free some space, then "
+                               + ("resume from it" if resume_from else "run again"))
+    elif isinstance(err, OSError):
+        failure = LlmtoolError(f"{what} could not be written to '{where}' ({err.strerror or err}); {kept}")
+    else:
+        return None
+    failure.resumable = resume_from is not None
+    return failure
 
 
 def publish(tmp: Path, final: Path, keep: int) -> None:
@@ -158,9 +165,10 @@ def save_model(accelerator, model, tokenizer, directory: Path) -> None:
 
 
 @contextmanager
-def staged(accelerator, tmp: Path, what: str, fallback: Callable[[], str]):
+def staged(accelerator, tmp: Path, what: str, resume_from: Callable[[], Path | None]):
     """A fresh directory to write `what` into (made by the main process, every process waits for it). On any
-    failure it is removed; a failed write (a full disk, an I/O error) becomes one line that ends with `fallback()`."""
+    failure it is removed; a failed write (a full disk, an I/O error) becomes one line that names the checkpoint the
+    run can go on from, `resume_from()` (None: none that outlives the failure)."""
     main = accelerator.is_main_process
     try:
         if main:
@@ -170,7 +178,7 @@ def staged(accelerator, tmp: Path, what: str, fallback: Callable[[], str]):
         yield tmp
         accelerator.wait_for_everyone()
     except BaseException as err:
-        failure = write_failure(err, what, tmp.parent, fallback()) if isinstance(err, Exception) else None
+        failure = write_failure(err, what, tmp.parent, resume_from()) if isinstance(err, Exception) else None
         if main:
             shutil.rmtree(tmp, ignore_errors=True)
         if failure is not None:
@@ -182,22 +190,26 @@ AUX = "aux.safetensors"
 
 
 def save(accelerator, model, tokenizer, optimizer, scheduler, state: dict, work: Path, keep: int,
-         aux=None) -> Path:
+         aux=None, recipe: dict | None = None, outlives_failure: bool = True) -> Path:
     """Write checkpoint step-N of the run in `work`: model, tokenizer, optimizer, scheduler, each process's random
-    state, the loop's state, and the modules that train beside the model (`aux`); sealed with a manifest and
-    renamed into place. A failed write leaves no partial checkpoint behind and the earlier ones as they were."""
+    state, the loop's state, the modules that train beside the model (`aux`) and the resolved recipe that trained
+    it; sealed with a manifest and renamed into place. A failed write leaves no partial checkpoint behind and the
+    earlier ones as they were (`outlives_failure`: false where the run's directory goes with a failed run)."""
     import torch
+    import yaml
 
     name = f"step-{state['step']:07d}"
     final = work / CHECKPOINTS / name
     with staged(accelerator, work / CHECKPOINTS / f".tmp-{name}", f"checkpoint {name}",
-                lambda: last_good_note(work)) as tmp:
+                lambda: latest(work) if outlives_failure else None) as tmp:
         save_model(accelerator, model, tokenizer, tmp)
         torch.save(rng_state(), tmp / f"rng-{accelerator.process_index}.pt")
         if accelerator.is_main_process:
             torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
             torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
             (tmp / STATE).write_text(json.dumps(state, indent=2))
+            if recipe is not None:
+                (tmp / RECIPE).write_text(yaml.safe_dump(recipe, sort_keys=False))
             if aux is not None:
                 from safetensors.torch import save_file
 
@@ -209,10 +221,13 @@ def save(accelerator, model, tokenizer, optimizer, scheduler, state: dict, work:
     return final
 
 
-def last_good_note(work: Path) -> str:
-    """How a failed write ends its message: what survives of the run."""
-    last = latest(work)
-    return f"the last good checkpoint is '{last}'" if last else "no earlier checkpoint was written"
+def trained_recipe(directory: Path) -> dict | None:
+    """The resolved recipe that trained a checkpoint (or a finished run's final model, in its directory); None
+    where none is kept (a checkpoint written before checkpoints kept one)."""
+    import yaml
+
+    path = directory / RECIPE
+    return yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def load_state(checkpoint: Path, optimizer, scheduler, process_index: int, aux=None) -> dict:

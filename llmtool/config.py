@@ -321,13 +321,44 @@ def _build(cls, data: dict, prefix: str, errors: list[str]):
             continue
         known = len(errors)
         checked = _check_value(value, annotation, where, errors)
-        _check_range(checked, fields[key].metadata, where, errors)
+        if len(errors) == known:  # a value of the wrong kind (or not finite) is one problem, not two
+            _check_range(checked, fields[key].metadata, where, errors)
         if len(errors) == known:  # a bad value keeps the default, so the later checks still run on sane values
             values[key] = checked
     for name, f in fields.items():
         if name not in values and dataclasses.is_dataclass(hints[name]):
             values[name] = hints[name]()
     return cls(**values)
+
+
+# ---------------------------------------------------------------- what a resume may change
+
+# The recipe keys a resume may change, because none of them changes the weights a step makes: how often the run logs,
+# evaluates and checkpoints and how many checkpoints it keeps; how it evaluates (validation batch size and rows) and
+# how patient its early stop is (like the run's length, that says only when it ends); whether a LoRA run also writes
+# its merged model; where the run lives (output_dir, however it is spelt) and how it was started (resume). Every other
+# key, present or to come, refuses: the model would no longer be the one its saved recipe describes.
+RESUME_MAY_CHANGE = frozenset({
+    "output_dir", "resume", "train.log_every", "train.save_every", "train.keep_checkpoints", "train.eval_every",
+    "train.eval_batch_size", "train.early_stopping_patience", "data.max_eval_samples", "model.lora.merge",
+})
+# The run's length may grow, not shrink: the resume trains on to the new end (a shorter run would need the steps
+# already taken undone).
+RESUME_MAY_RAISE = frozenset({"train.max_steps", "train.epochs"})
+_ABSENT = object()
+
+
+def resume_conflicts(trained: dict, now: dict, prefix: str = "") -> list[tuple[str, object, object]]:
+    """(recipe key, value the run was trained with, value now) of each setting of the resolved recipe `now` that a
+    resume of the run `trained` (its resolved recipe) may not change; see RESUME_MAY_CHANGE and RESUME_MAY_RAISE."""
+    if isinstance(trained, dict) and isinstance(now, dict):
+        return [conflict for key in dict.fromkeys([*now, *trained]) for conflict in resume_conflicts(
+            trained.get(key, _ABSENT), now.get(key, _ABSENT), f"{prefix}{key}.")]
+    key = prefix[:-1]
+    if trained == now or key in RESUME_MAY_CHANGE:
+        return []
+    raised = (key in RESUME_MAY_RAISE and isinstance(trained, int) and isinstance(now, int) and now > trained)
+    return [] if raised else [(key, None if trained is _ABSENT else trained, None if now is _ABSENT else now)]
 
 
 # ---------------------------------------------------------------- semantic checks

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from llmtool import checkpoints, evaluation
+from llmtool import config as config_lib
 from llmtool import data as data_lib
 from llmtool.errors import Interrupted, LlmtoolError, UsageError
 from llmtool.rundir import RunDirectory
@@ -78,11 +79,12 @@ class TrainResult:
 class Run:
     """One training run's surroundings, opened by the verb before it builds its job. On entering: the inputs are
     checked against --overwrite, the accelerator starts, the output directory is checked and locked (before
-    anything loads), the newest good checkpoint is found when resuming, and the seed is set (the same initial
-    weights on every process). `fit` trains the verb's job and writes the final model. On leaving: a finished
-    run takes the output directory's place (with `overwrite`, the previous run is replaced only now); an
-    unfinished one leaves the previous run as it was. `inputs` (recipe key -> path) are the files the run reads:
-    none may lie inside a directory that --overwrite replaces.
+    anything loads), the newest good checkpoint is found when resuming and the recipe checked against the one that
+    trained it (see config.resume_conflicts), and the seed is set (the same initial weights on every process).
+    `fit` trains the verb's job and writes the final model. On leaving: a finished run takes the output directory's
+    place (with `overwrite`, the previous run is replaced only now); an unfinished one leaves the previous run as it
+    was. `inputs` (recipe key -> path) are the files the run reads: none may lie inside a directory that
+    --overwrite replaces.
 
     What a job may use: `accelerator`, `out` (the output directory), `checkpoint` (the one being resumed, or
     None) and `progress`."""
@@ -116,6 +118,8 @@ class Run:
             self.accelerator.wait_for_everyone()  # every process has seen the directory before anything is written
             _quiet_library_progress()
             self.checkpoint = _resume_point(self.directory, self.accelerator, self.progress)
+            if self.checkpoint is not None:
+                _check_resumed_recipe(self.checkpoint, self.recipe, self.directory, self.accelerator, self.progress)
             from transformers import set_seed
 
             set_seed(self.train.seed)  # the same initial weights on every process
@@ -132,7 +136,7 @@ class Run:
         set_seed(self.train.seed + accelerator.process_index)  # dropout: its own stream on each process
         self.directory.create()  # only now, with data and model ready, is anything written
         accelerator.wait_for_everyone()
-        result = fit(job, self.train, accelerator, self.directory, self.checkpoint, self.progress)
+        result = fit(job, self.train, accelerator, self.directory, self.checkpoint, self.progress, self.recipe)
         if job.report is not None:
             result.report = job.report(accelerator, job.model)
         write_final(accelerator, job, self.recipe, self.verb, self.directory, {
@@ -229,6 +233,37 @@ def _resume_point(run_dir: RunDirectory, accelerator, progress: Progress) -> Pat
     return Path(choice[0])
 
 
+def _check_resumed_recipe(checkpoint: Path, recipe: dict, run_dir: RunDirectory, accelerator,
+                          progress: Progress) -> None:
+    """A resume continues the run with the settings that trained it: a change that would make a model its saved
+    recipe no longer describes is refused, naming each setting with the value the run was trained with and the new
+    one. The checkpoint's own recipe is the record (a finished run's recipe.yaml for checkpoints from before they
+    kept one)."""
+    trained = checkpoints.trained_recipe(checkpoint) or checkpoints.trained_recipe(run_dir.out)
+    if trained is None:
+        if accelerator.is_main_process:
+            progress.message(f"checkpoint '{checkpoint}' keeps no record of its recipe: resuming without checking "
+                             "that the settings are the same")
+        return
+    conflicts = config_lib.resume_conflicts(trained, recipe)
+    if not conflicts:
+        return
+    now = ", ".join(f"{key} {_shown(new)}" for key, _, new in conflicts)
+    if len(conflicts) == 1:
+        before = _shown(conflicts[0][1])
+    else:
+        before = ", ".join(f"{key} {_shown(old)}" for key, old, _ in conflicts)
+    raise UsageError(f"cannot resume with {now}: the run in '{run_dir.out}' was trained with {before}; a resume "
+                     "may only raise train.max_steps or train.epochs and change how often the run logs, evaluates "
+                     f"and checkpoints; set {'it' if len(conflicts) == 1 else 'them'} back, or start a new run "
+                     "(--overwrite, or another output_dir)")
+
+
+def _shown(value) -> str:
+    """A recipe value as the message shows it: null, true, 0.001, "text", {"r": 8}."""
+    return json.dumps(value, default=str)
+
+
 def _interrupted(step: int, total_steps: int, run_dir: RunDirectory) -> Interrupted:
     """Ctrl-C in the loop: one line that says where the run stopped and what it kept."""
     where = f"interrupted at step {step} of {total_steps}"
@@ -269,11 +304,11 @@ class _StepLosses:
 
 
 def fit(job: Job, train, accelerator, run_dir: RunDirectory, checkpoint: Path | None,
-        progress: Progress) -> TrainResult:
+        progress: Progress, recipe: dict | None = None) -> TrainResult:
     """The step loop: gradient accumulation, many processes, mixed precision, a non-finite-loss guard, progress,
     logs, evaluation, early stopping, checkpoints and exact resume, for whatever loss the job brings. `train` is
-    the recipe's train section."""
-    loop = _Loop(job, train, accelerator, run_dir, progress, checkpoint)
+    the recipe's train section; `recipe`, the whole resolved recipe, is kept in each checkpoint."""
+    loop = _Loop(job, train, accelerator, run_dir, progress, checkpoint, recipe)
     try:
         while not loop.finished:
             epoch, position = divmod(loop.step, len(loop.plan))
@@ -294,8 +329,9 @@ class _Loop:
     yet read, the logging window, the early-stopping record, and what the result reports."""
 
     def __init__(self, job: Job, train, accelerator, run_dir: RunDirectory, progress: Progress,
-                 checkpoint: Path | None):
+                 checkpoint: Path | None, recipe: dict | None = None):
         self.job, self.train, self.accelerator, self.run_dir, self.progress = job, train, accelerator, run_dir, progress
+        self.recipe = recipe
         self.main, self.world = accelerator.is_main_process, accelerator.num_processes
         self._setup_plan()
         self._setup_optimization()
@@ -408,7 +444,8 @@ class _Loop:
         if saving:
             self.state["step"] = step
             checkpoints.save(self.accelerator, self.model, self.job.tokenizer, self.optimizer, self.scheduler,
-                             self.state, self.run_dir.work, train.keep_checkpoints, self.job.aux)
+                             self.state, self.run_dir.work, train.keep_checkpoints, self.job.aux, self.recipe,
+                             outlives_failure=not self.run_dir.replaces)
         paused = time.perf_counter() - pause_start
         self.window_start += paused
         self.run_paused += paused
@@ -499,7 +536,7 @@ def write_final(accelerator, job: Job, recipe: dict, verb: str, run_dir: RunDire
 
     work, out = run_dir.work, run_dir.out
     with checkpoints.staged(accelerator, work / ".final-tmp", "the final model",
-                            lambda: checkpoints.last_good_note(work)) as staging:
+                            lambda: None if run_dir.replaces else checkpoints.latest(work)) as staging:
         checkpoints.save_model(accelerator, job.model, job.tokenizer, staging)
         if accelerator.is_main_process:
             if job.save_extra is not None:

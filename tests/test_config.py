@@ -98,6 +98,12 @@ def test_wrong_types_and_ranges_all_reported_at_once(tmp_path, csv_data):
         assert expected in message
 
 
+@pytest.mark.parametrize("value", ["inf", "-inf", ".nan"])
+def test_a_number_that_is_not_finite_is_one_problem(tmp_path, csv_data, value):
+    message = problems(write_recipe(tmp_path, base(csv_data)), [f"train.lr={value}"])
+    assert "has 1 problem: train.lr: must be a finite number, got " in message
+
+
 def test_missing_file_and_columns(tmp_path, csv_data):
     body = base(csv_data)
     body["data"].update({"text_column": "txt", "label_column": "sentiment", "validation": str(tmp_path / "nope.csv")})

@@ -3,6 +3,7 @@ killed, two runs at once, damaged checkpoints, a full disk while saving, Ctrl-C,
 classify and eval (inputs, hard links, immutable places, resumed settings). Each fault is caused for real."""
 
 import csv
+import errno
 import json
 import os
 import shutil
@@ -277,21 +278,39 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
 
 
-def test_full_disk_while_saving_keeps_the_last_good_checkpoint(tmp_path, tiny_gpt2, small_disk):
+def test_full_disk_while_saving_keeps_the_last_good_checkpoint_and_says_how_to_resume(tmp_path, tiny_gpt2,
+                                                                                    small_disk, run_cli,
+                                                                                    monkeypatch):
     probe = tmp_path / "probe"
     finetuning.finetune(small(tiny_gpt2, probe, "train.max_steps=3", "train.save_every=2"))
     checkpoint_bytes = sum(p.stat().st_size for p in checkpoints.latest(probe).rglob("*") if p.is_file())
     disk = small_disk(int(checkpoint_bytes * 1.6))  # room for one checkpoint and the logs, not two checkpoints
     out = disk / "run"
-    with pytest.raises(LlmtoolError) as failure:
-        finetuning.finetune(small(tiny_gpt2, out, "train.max_steps=8", "train.save_every=2",
-                                  "train.keep_checkpoints=2"))
-    message = str(failure.value)
-    assert message.startswith("the disk is full: checkpoint step-0000004 could not be written")
-    assert "step-0000002'" in message
+    monkeypatch.delenv("LLMTOOL_DEBUG")
+    args = ["finetune", "recipes/causal-lm.yaml", f"model.name={tiny_gpt2}", "data.max_train_samples=160",
+            "data.validation_split=0", "train.batch_size=8", "train.max_steps=8", "train.save_every=2",
+            "train.keep_checkpoints=2", "-o", out]
+    line = one_error_line(run_cli(*args), 1)
+    assert line.startswith("Error: the disk is full: checkpoint step-0000004 could not be written")
+    assert "the last good checkpoint is '" in line and "step-0000002'" in line
+    assert line.endswith(f"continue with: llmtool finetune recipes/causal-lm.yaml model.name={tiny_gpt2} "
+                         "data.max_train_samples=160 data.validation_split=0 train.batch_size=8 train.max_steps=8 "
+                         f"train.save_every=2 train.keep_checkpoints=2 -o {out} --resume")
     root = out / checkpoints.CHECKPOINTS
     assert sorted(p.name for p in root.iterdir()) == ["step-0000002"]  # the partial one is gone
     assert checkpoints.problem(root / "step-0000002") is None
+
+
+@pytest.mark.parametrize("error", [OSError(errno.ENOSPC, "No space left on device"), OSError(errno.EIO, "I/O")])
+def test_a_failed_write_with_a_checkpoint_to_go_on_from_is_resumable(tmp_path, error):
+    kept = tmp_path / "checkpoints" / "step-0000002"
+    failure = checkpoints.write_failure(error, "checkpoint step-0000004", tmp_path, kept)
+    assert failure.resumable and f"the last good checkpoint is '{kept}'" in str(failure)
+    lost = checkpoints.write_failure(error, "the final model", tmp_path, None)
+    assert not lost.resumable and "no checkpoint of the run is kept" in str(lost)
+    if error.errno == errno.ENOSPC:
+        assert str(failure).endswith("Free some space, then resume from it")
+        assert str(lost).endswith("Free some space, then run again")
 
 
 # ---------------------------------------------------------------- Ctrl-C

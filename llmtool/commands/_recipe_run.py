@@ -1,5 +1,6 @@
 """What the recipe verbs (finetune, distill) share on the command line: loading the recipe for the verb, --dry-run,
-a rich progress bar, the resume hint on Ctrl-C, and the result summary."""
+a rich progress bar, the exact --resume command for a run that stopped with a checkpoint to go on from (Ctrl-C, a
+full disk), and the result summary."""
 
 from __future__ import annotations
 
@@ -23,16 +24,16 @@ def run_recipe(verb: str, recipe: Path, overrides: list[str], output_dir: str | 
         typer.echo(yaml.safe_dump(resolved.to_dict(), sort_keys=False), nl=False)
         return None
 
-    from llmtool.errors import Interrupted
+    from llmtool.errors import LlmtoolError
 
     try:
         with RichProgress() as progress:
             result = train(resolved, progress)
-    except Interrupted as err:
+    except LlmtoolError as err:  # a run that kept a checkpoint to go on from (Ctrl-C, a full disk): how to resume
         if not getattr(err, "resumable", False):
             raise
         again = ["llmtool", verb, str(recipe), *overrides, *(["-o", output_dir] if output_dir else []), "--resume"]
-        raise Interrupted(f"{err}; continue with: {shlex.join(again)}") from None
+        raise err.within(after=f"; continue with: {shlex.join(again)}") from None
     return result if is_main_process() else None
 
 
