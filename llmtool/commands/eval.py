@@ -77,48 +77,55 @@ def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its fun
     requested = _metric_names(metric)
     if task is not None and task not in TASKS:
         raise UsageError(f"unknown --task '{task}'; choose one of {', '.join(TASKS)}")
+    claim = None  # the --output file's lock, held until the report is written
     if output is not None:
-        results_file.check_output(output, {"data file": data}, overwrite=overwrite)
+        claim = results_file.claim_output(output, {"data file": data}, overwrite=overwrite)
     elif overwrite:
         raise UsageError("--overwrite works on the file given with --output FILE")
-    names = model or [models.default_generation_model()]
-    planned = [_plan(name, task, requested, trust_remote_code, base_model) for name in names]
-    sliding = [p for p in planned if p.task == CAUSAL_LM and "perplexity" in p.metrics]
-    if (context or stride or windows != evaluation.SLIDING) and not sliding:
-        raise UsageError("--context, --stride and --windows set the windows of a causal LM's perplexity, and no "
-                         "model here computes one")
-    for plan in sliding:  # before any data or weights load
-        try:
-            evaluation.window_settings(context, stride, plan.positions, windows)
-        except SettingError as err:
-            raise err.within(before=f"model '{plan.name}': ") from None
+    try:
+        names = model or [models.default_generation_model()]
+        planned = [_plan(name, task, requested, trust_remote_code, base_model) for name in names]
+        sliding = [p for p in planned if p.task == CAUSAL_LM and "perplexity" in p.metrics]
+        if (context or stride or windows != evaluation.SLIDING) and not sliding:
+            raise UsageError("--context, --stride and --windows set the windows of a causal LM's perplexity, and no "
+                             "model here computes one")
+        for plan in sliding:  # before any data or weights load
+            try:
+                evaluation.window_settings(context, stride, plan.positions, windows)
+            except SettingError as err:
+                raise err.within(before=f"model '{plan.name}': ") from None
 
-    roles = sorted({role for p in planned for role in evaluation.TASK_INPUTS[p.task]}, key=list(COLUMN_OPTIONS).index)
-    rows, where, whole = _read_rows(data, roles, planned, dict(zip(COLUMN_OPTIONS, (text_column, label_column,
-                                                                                   source_column, target_column))))
-    if "source" in rows and prefix:
-        rows["source"] = [prefix + source for source in rows["source"]]
+        roles = sorted({role for p in planned for role in evaluation.TASK_INPUTS[p.task]},
+                       key=list(COLUMN_OPTIONS).index)
+        columns = dict(zip(COLUMN_OPTIONS, (text_column, label_column, source_column, target_column)))
+        rows, where, whole = _read_rows(data, roles, planned, columns)
+        if "source" in rows and prefix:
+            rows["source"] = [prefix + source for source in rows["source"]]
 
-    results = []
-    for number, plan in enumerate(planned, 1):
-        _progress(f"evaluating {plan.name} ({plan.task}; {', '.join(plan.metrics)})"
-                  + (f" [{number}/{len(planned)}]" if len(planned) > 1 else ""))
-        lm = models.load_model(plan.name, task=task, verb="eval", device=device, dtype=dtype,
-                               trust_remote_code=trust_remote_code, base_model=base_model)
-        try:
-            scored = evaluation.evaluate_loaded(lm, plan.metrics, rows, context=context, stride=stride,
-                                                batch_size=batch_size, max_new_tokens=max_new_tokens,
-                                                window_kind=windows)
-        except LlmtoolError as err:  # the data or a setting, for this model
-            raise err.within(before=f"{where}, model '{plan.name}': ") from None
-        results.append(_result(plan, lm, scored))
-        del lm  # one model in memory at a time
+        results = []
+        for number, plan in enumerate(planned, 1):
+            _progress(f"evaluating {plan.name} ({plan.task}; {', '.join(plan.metrics)})"
+                      + (f" [{number}/{len(planned)}]" if len(planned) > 1 else ""))
+            lm = models.load_model(plan.name, task=task, verb="eval", device=device, dtype=dtype,
+                                   trust_remote_code=trust_remote_code, base_model=base_model)
+            try:
+                scored = evaluation.evaluate_loaded(lm, plan.metrics, rows, context=context, stride=stride,
+                                                    batch_size=batch_size, max_new_tokens=max_new_tokens,
+                                                    window_kind=windows)
+            except LlmtoolError as err:  # the data or a setting, for this model
+                raise err.within(before=f"{where}, model '{plan.name}': ") from None
+            results.append(_result(plan, lm, scored))
+            del lm  # one model in memory at a time
 
-    report = {"data": where, "rows": len(next(iter(rows.values()))), "results": results}
-    if output is not None:
-        import json
+        report = {"data": where, "rows": len(next(iter(rows.values()))), "results": results}
+        if output is not None:
+            import json
 
-        results_file.write_whole(output, (json.dumps(_finite(report), ensure_ascii=False, indent=2) + "\n").encode())
+            text = json.dumps(_finite(report), ensure_ascii=False, indent=2) + "\n"
+            results_file.write_whole(output, text.encode())
+    finally:
+        if claim is not None:
+            claim.release()
     if json_output:
         from llmtool.commands._output import print_json
 
