@@ -84,6 +84,7 @@ def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its fun
         raise UsageError("--overwrite works on the file given with --output FILE")
     try:
         names = model or [models.default_generation_model()]
+        # Every model checked (files, config, tokenizer) before any is scored: a broken last one costs no work.
         planned = [_plan(name, task, requested, trust_remote_code, base_model) for name in names]
         sliding = [p for p in planned if p.task == CAUSAL_LM and "perplexity" in p.metrics]
         if (context or stride or windows != evaluation.SLIDING) and not sliding:
@@ -156,11 +157,12 @@ def _known_metrics() -> str:
 
 def _plan(name: str, task: str | None, requested: list[str], trust_remote_code: bool,
           base_model: str | None) -> _Planned:
-    """A model's task (from its config: no weights load) and the metrics it gets, which must fit that task."""
+    """A model's task (from its config) and the metrics it gets, which must fit that task; its files checked as
+    load_model would check them, short of reading its weights (models.check_model)."""
     from llmtool import evaluation, models
     from llmtool.model_facts import position_limit
 
-    config = models.model_config(name, trust_remote_code, base_model=base_model)
+    config = models.check_model(name, trust_remote_code, base_model=base_model)
     if task is not None:  # a task the checkpoint has no trained head for is refused before any data loads
         models.check_task(name, config, task, allow_new_head=False)
     task = task or models.infer_task(config)
