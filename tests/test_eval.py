@@ -500,6 +500,22 @@ def test_a_broken_model_is_named_before_any_model_is_scored(run_cli, tiny_gpt2, 
     assert loaded == [] and not (tmp_path / "scores.json").exists()
 
 
+def test_a_perplexity_from_few_tokens_is_said_on_stderr_with_their_count(run_cli, tiny_gpt2, tmp_path):
+    from llmtool.evaluation import FEW_SCORED_TOKENS
+
+    short = tmp_path / "short.txt"
+    short.write_text("a\n")  # two tokens: the second is the only one predicted
+    result = run_cli("eval", "--json", "--model", tiny_gpt2, "--data", short, catch_exceptions=False)
+    assert result.exit_code == 0
+    assert only(json.loads(result.stdout))["perplexity_method"]["scored_tokens"] == 1  # the results stay on stdout
+    assert result.stderr.strip().splitlines() == [
+        f"Warning: model '{tiny_gpt2}': its perplexity is from 1 scored token only; under {FEW_SCORED_TOKENS} it "
+        "means little: give more text"]
+    normal = run_cli("eval", "--json", "--model", tiny_gpt2, catch_exceptions=False)  # the shipped text
+    assert only(json.loads(normal.stdout))["perplexity_method"]["scored_tokens"] >= FEW_SCORED_TOKENS
+    assert normal.stderr == ""
+
+
 # ---------------------------------------------------------------- stderr
 
 

@@ -115,6 +115,7 @@ def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its fun
                                                     window_kind=windows)
             except LlmtoolError as err:  # the data or a setting, for this model
                 raise err.within(before=f"{where}, model '{plan.name}': ") from None
+            _warn_if_few_tokens(plan.name, scored.perplexity)
             results.append(_result(plan, lm, scored))
             del lm  # one model in memory at a time
 
@@ -271,6 +272,20 @@ def _print_table(report: dict, whole: bool) -> None:
         table.add_row(r["model"], r["task"], *(_cell(key, r["scores"].get(key)) for key in keys))
     # Piped output keeps every column whole rather than squeezed into 80 characters.
     Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200).print(table)
+
+
+def _warn_if_few_tokens(name: str, report) -> None:
+    """A perplexity from fewer than evaluation.FEW_SCORED_TOKENS tokens, said with its count on stderr (stdout
+    keeps the results alone)."""
+    from llmtool.commands._output import stderr_console
+    from llmtool.evaluation import FEW_SCORED_TOKENS
+
+    if report is None or report.scored_tokens >= FEW_SCORED_TOKENS:
+        return
+    count = f"{report.scored_tokens} scored token{'' if report.scored_tokens == 1 else 's'}"
+    stderr_console().print(f"Warning: model '{name}': its perplexity is from {count} only; under {FEW_SCORED_TOKENS} "
+                           "it means little: give more text", style="yellow", soft_wrap=True, markup=False,
+                           highlight=False)
 
 
 def _progress(message: str) -> None:
