@@ -159,6 +159,11 @@ SLIDING, LM_EVAL = "sliding", "lm-eval"
 WINDOW_KINDS = (SLIDING, LM_EVAL)
 # lm-evaluation-harness's window for a model whose config and tokenizer state no length (its DEFAULT_MAX_LENGTH).
 LM_EVAL_FALLBACK_CONTEXT = 2048
+# A perplexity from fewer scored tokens than this means little, and eval warns with the count. A token's NLL
+# spreads about as widely as its mean (a standard deviation s of 2 to 3 nats for a language model on prose), so
+# the 95% interval, exp(nll -/+ 1.96 s / sqrt(n)), narrows to within a factor of 2 either way only at about
+# n = (1.96 * 2.5 / ln 2)^2 = 50 tokens; at 10 it spans a factor of 5 either way, and 1 token has none.
+FEW_SCORED_TOKENS = 50
 
 
 @dataclass

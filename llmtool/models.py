@@ -131,6 +131,39 @@ def model_config(name: str, trust_remote_code: bool = False, base_model: str | N
     return load_config(source, trust_remote_code)
 
 
+def check_model(name: str, trust_remote_code: bool = False, base_model: str | None = None):
+    """The config of the model that `name` loads (model_config), once all that load_model would find wrong short
+    of reading weights is found: a local directory's files whole (check_model_files), its tokenizer loading and
+    its weights file there; an adapter's own tokenizer too, where it has one. A command that loads several models
+    one after another checks each with this first, so that a broken one is named before any is used."""
+    config = model_config(name, trust_remote_code, base_model)
+    adapter = lora.is_adapter(name)
+    source = resolve_source(lora.resolve(name, base_model)[2] if adapter else name)
+    load_tokenizer(source, trust_remote_code)
+    if adapter and (Path(name).expanduser() / "tokenizer_config.json").is_file():
+        load_tokenizer(str(Path(name).expanduser()), trust_remote_code)
+    if Path(source).is_dir():
+        _check_weights_there(name, Path(source))
+    return config
+
+
+# What transformers loads a model's weights from in a directory (safetensors only): one file, or an index of shards.
+WEIGHTS_FILES = ("model.safetensors", "model.safetensors.index.json")
+
+
+def _check_weights_there(name: str, directory: Path) -> None:
+    if any((directory / weights).is_file() for weights in WEIGHTS_FILES):
+        return
+    if any(directory.glob("*.bin")):
+        raise _no_safetensors(name)
+    raise damaged(directory, f"holds no weights ({' or '.join(WEIGHTS_FILES)})")
+
+
+def _no_safetensors(name: str) -> LlmtoolError:
+    return LlmtoolError(f"model '{name}' has no safetensors weights; llmtool does not unpickle .bin checkpoints. "
+                        "Convert it with save_pretrained(..., safe_serialization=True)")
+
+
 def _architecture_task(name: str, config) -> str | None:
     encoder_decoder = getattr(config, "is_encoder_decoder", False)
     if name.endswith("ForSequenceClassification"):
@@ -302,6 +335,7 @@ def load_model(
         raise SettingError(f"unknown task '{task}' ({{task}}); choose one of {', '.join(TASKS)}")
     if Path(source).is_dir():
         check_model_files(Path(source))
+        _check_weights_there(name, Path(source))
     config = load_config(source, trust_remote_code, **config_overrides)
     given = task
     task = task or infer_task(config)
@@ -346,10 +380,7 @@ def _weights(name: str, source: str, config, task: str, dtype, trust_remote_code
         )
     except (OSError, ValueError, RuntimeError) as err:
         if "safetensors" in str(err).lower():
-            raise LlmtoolError(
-                f"model '{name}' has no safetensors weights; llmtool does not unpickle .bin checkpoints. "
-                "Convert it with save_pretrained(..., safe_serialization=True)"
-            ) from err
+            raise _no_safetensors(name) from err
         if Path(source).is_dir():
             if "mismatched" in str(err).lower():
                 raise damaged(Path(source), "holds weights whose shapes differ from what its config.json "

@@ -1,8 +1,10 @@
 """The files that commands write results to, and the one guard each of them passes before any model loads.
 
-The guard (`check_output`) refuses an output that would destroy something or could not be written: an input of
+The guard (`claim_output`) refuses an output that would destroy something or could not be written: an input of
 the run (compared by inode, so a hard link or a symlink to it counts), a directory, a folder that does not exist,
-a place that takes no new file, and a file that is not empty unless the user said to replace it. Results then
+a place that takes no new file, a file that another llmtool run is writing, and a file that is not empty unless
+the user said to replace it. It locks the file (OutputLock, as a run directory is locked) before it looks at what
+the file holds, and the run holds that lock until the file is written: two runs never share one. Results then
 reach the file in one of two ways, neither of which cuts a file in place: a whole document, or the records of a
 run that cannot be resumed, is written to a temporary file beside the output and renamed into place; a resumable
 `ResultsFile` grows a record at a time, each flushed as it is written, so a stopped run loses only its last,
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from llmtool.errors import LlmtoolError, SettingError
+from llmtool.output_lock import OutputLock
 
 SETTINGS_SUFFIX = ".settings.json"  # beside a resumable results file: the settings its records were made with
 
@@ -34,12 +37,16 @@ def _is_special(target: Path) -> bool:
     return target.exists() and not target.is_file() and not target.is_dir()
 
 
-def check_output(path: Path, inputs: Mapping[str, str | Path | None] | None = None, *,
-                 overwrite: bool = False) -> None:
+def claim_output(path: Path, inputs: Mapping[str, str | Path | None] | None = None, *,
+                 overwrite: bool = False) -> OutputLock | None:
     """Refuse `path` as an output, before anything loads, where writing it would destroy something or fail: when
     it is one of `inputs` (what it is -> its path; '-' and None are not files), a directory, in a folder that does
-    not exist or takes no new file, a file that cannot be replaced, or, unless `overwrite`, a file that is not
-    empty. Errors name the option by the key `output`."""
+    not exist or takes no new file, a file that cannot be replaced, one that another llmtool run is writing, or,
+    unless `overwrite`, a file that is not empty. Errors name the option by the key `output`.
+
+    The file is locked against other llmtool runs (OutputLock) before its content is looked at, and the lock is
+    returned: the caller holds it until the file is written, and then releases it. A pipe or a device is not
+    locked (None): nothing in it is kept."""
     target = _target(path)
     if target.is_dir():
         raise SettingError(f"{{output}} '{path}' is a directory; give a file name")
@@ -53,11 +60,28 @@ def check_output(path: Path, inputs: Mapping[str, str | Path | None] | None = No
             raise SettingError(f"{{output}} '{path}' is the {what} itself{alias}; write the results to another "
                                "file")
     if _is_special(target):
-        return
+        return None
     _check_writable(path, target)
+    lock = _lock(path, target)
     if not overwrite and target.exists() and target.stat().st_size > 0:
+        lock.release()
         raise SettingError(f"{{output}} '{path}' is not empty; add {{overwrite}} to replace it",
                            {"resume": " or {resume} to continue it"})
+    return lock
+
+
+def _lock(path: Path, target: Path) -> OutputLock:
+    """The output's lock, taken; refused in one line where another llmtool run holds it."""
+    lock = OutputLock(target)
+    try:
+        taken = lock.acquire()
+    except OSError as err:
+        raise SettingError(f"{{output}} '{path}' cannot be written: its lock file '{lock.path}' cannot be made "
+                           f"({err.strerror or err}); choose another place") from None
+    if not taken:
+        raise SettingError(f"{{output}} '{path}' is being written by {lock.holder}; wait for it to finish, or choose "
+                           "another {output}", exit_code=LlmtoolError.exit_code)
+    return lock
 
 
 def _check_writable(path: Path, target: Path) -> None:
@@ -99,7 +123,7 @@ def _close(handle) -> None:
 
 
 def write_whole(path: Path, data: bytes) -> None:
-    """`data` as the whole of the file at `path` (checked by `check_output`): written beside it and renamed into
+    """`data` as the whole of the file at `path` (claimed with `claim_output`): written beside it and renamed into
     place, so that the file is never seen half-written and a failure leaves what was there."""
     target = _target(path)
     try:
@@ -125,7 +149,8 @@ def _show(value) -> str:
 
 
 class ResultsFile:
-    """Results written to `path` (checked by `check_output`), one JSON object a line.
+    """Results written to `path`, one JSON object a line. The file is claimed (`claim_output`: checked, and locked
+    against other llmtool runs until `close`) when this is made, before anything in it is read.
 
     A `resumable` file (generate) grows record by record, each record with a "prompt" field. A file that already
     holds results is refused unless `resume` (keep its whole records, which must be for the first of `prompts`, in
@@ -142,7 +167,7 @@ class ResultsFile:
                  inputs: Mapping[str, str | Path | None] | None = None, overwrite: bool = False,
                  resumable: bool = False, resume: bool = False, settings: dict | None = None,
                  mix_settings: bool = False):
-        check_output(path, inputs, overwrite=overwrite or resume)
+        self._lock = claim_output(path, inputs, overwrite=overwrite or resume)
         self.path = path
         self.target = _target(path)
         self.settings_path = self.target.with_name(self.target.name + SETTINGS_SUFFIX)
@@ -154,9 +179,13 @@ class ResultsFile:
         self._settings = json.loads(json.dumps(settings)) if settings is not None else None  # as read back
         self._made_with: list[dict] = []  # the sets of settings the kept records were made with
         if resume and not _is_special(self.target) and self.target.exists() and self.target.stat().st_size > 0:
-            self.kept, self._kept_bytes, more = self._whole_records(prompts)
-            if self.kept and more and self._settings is not None:
-                self._continue_settings(mix_settings)
+            try:
+                self.kept, self._kept_bytes, more = self._whole_records(prompts)
+                if self.kept and more and self._settings is not None:
+                    self._continue_settings(mix_settings)
+            except BaseException:  # refused: the file is left to the next run
+                self._release()
+                raise
 
     def _whole_records(self, prompts: Iterable[str]) -> tuple[int, int, bool]:
         """How many whole records the file starts with and their size in bytes, once each is checked to be for the
@@ -242,9 +271,18 @@ class ResultsFile:
         write_whole(self.settings_path, (json.dumps({"made_with": made_with}, indent=2) + "\n").encode())
 
     def close(self) -> None:
-        if self._handle is not None:
-            _close(self._handle)
-            self._handle = None
-            if self._pending is not None:
-                os.replace(self._pending, self.target)
-                self._pending = None
+        """The file whole in its place, and its lock released (a run that stopped on an error closes it too)."""
+        try:
+            if self._handle is not None:
+                _close(self._handle)
+                self._handle = None
+                if self._pending is not None:
+                    os.replace(self._pending, self.target)
+                    self._pending = None
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None

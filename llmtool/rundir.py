@@ -5,8 +5,8 @@ A new run into an existing, non-empty directory writes into a sibling `.NAME.inc
 place at the end by two renames; until then the previous run is untouched, whatever happens to the new one. Those
 renames are tried before the run starts (a directory that cannot be renamed, being immutable or in a folder that
 takes no change, is refused then, not after training), and a finished run that still cannot take the old one's
-place is kept beside it, as `NAME.new-TIME`, never thrown away. The lock is an OS file lock on `.NAME.lock` beside
-the directory: the system drops it when the process ends, so a crashed run never leaves it stuck.
+place is kept beside it, as `NAME.new-TIME`, never thrown away. The lock is `OutputLock`'s, on `.NAME.lock` beside
+the directory, which a crashed run never leaves stuck.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from llmtool.errors import LlmtoolError, UsageError
+from llmtool.output_lock import OutputLock
 
 
 def _sibling(out: Path, suffix: str) -> Path:
@@ -31,7 +32,7 @@ class RunDirectory:
         self.main = main
         self.resume = resume
         self.replaces = False
-        self._lock_fd: int | None = None
+        self._held: OutputLock | None = None
         if overwrite and resume:
             raise UsageError("--overwrite and --resume do not mix: resume continues the run in place")
         self._check_path()
@@ -76,33 +77,16 @@ class RunDirectory:
         os.replace(aside, self.out)  # a kill in between is undone by the next run's _recover
 
     def _lock(self) -> None:
-        import fcntl
-
-        path = _sibling(self.out, "lock")
-        while True:
-            try:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError as err:
-                raise UsageError(f"output directory '{self.out}' is not writable ({err.strerror or err}); choose "
-                                 "another output_dir") from None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
-                os.close(fd)
-                raise LlmtoolError(f"another llmtool run (pid {holder}) is writing to '{self.out}'; wait for it to "
-                                   "finish, or choose another output_dir") from None
-            # The lock file may have been removed and re-created by a run that just ended: lock the live one.
-            try:
-                same = os.path.samestat(os.fstat(fd), os.stat(path))
-            except FileNotFoundError:
-                same = False
-            if same:
-                break
-            os.close(fd)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        self._lock_fd = fd
+        lock = OutputLock(self.out)
+        try:
+            taken = lock.acquire()
+        except OSError as err:
+            raise UsageError(f"output directory '{self.out}' is not writable ({err.strerror or err}); choose "
+                             "another output_dir") from None
+        if not taken:
+            raise LlmtoolError(f"{lock.holder} is writing to '{self.out}'; wait for it to finish, or choose another "
+                               "output_dir")
+        self._held = lock
 
     def _recover(self) -> None:
         """Tidy what a killed run left: a half-done swap is finished or undone, an unfinished new run removed."""
@@ -156,13 +140,6 @@ class RunDirectory:
             shutil.rmtree(self.work, ignore_errors=True)
 
     def release(self) -> None:
-        if self._lock_fd is not None:
-            import fcntl
-
-            try:
-                os.unlink(_sibling(self.out, "lock"))
-            except OSError:  # gone already, or in a folder that takes no change: the OS lock goes all the same
-                pass
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        if self._held is not None:
+            self._held.release()
+            self._held = None

@@ -476,6 +476,46 @@ def test_models_of_different_tasks_side_by_side(run_cli, tiny_gpt2, tiny_t5, tmp
     assert "perplexity" in table and "rouge1" in table and len([ln for ln in table.splitlines() if "-lm" in ln]) == 2
 
 
+@pytest.mark.parametrize("damage, words", [
+    ("tokenizer missing", "has an empty vocabulary: special tokens only, no text (none of its files is there"),
+    ("weights missing", "holds no weights (model.safetensors or model.safetensors.index.json); the model directory "
+                        "is damaged"),
+])
+def test_a_broken_model_is_named_before_any_model_is_scored(run_cli, tiny_gpt2, monkeypatch, tmp_path, damage,
+                                                            words):
+    from llmtool import evaluation, models
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_gpt2, broken)
+    for item in broken.iterdir():
+        if item.name.startswith(("tokenizer", "special_tokens", "vocab", "merges") if damage == "tokenizer missing"
+                                else "model.safetensors"):
+            item.unlink()
+    loaded = []
+    monkeypatch.setattr(models, "load_model", lambda name, **options: loaded.append(name))
+    monkeypatch.setattr(evaluation, "evaluate_loaded", lambda *args, **options: pytest.fail("a model was scored"))
+    exit_code, line = one_line_error(run_cli, monkeypatch, "--model", tiny_gpt2, "--model", broken,
+                                     "--output", tmp_path / "scores.json")
+    assert exit_code == 1 and str(broken) in line and words in line
+    assert loaded == [] and not (tmp_path / "scores.json").exists()
+
+
+def test_a_perplexity_from_few_tokens_is_said_on_stderr_with_their_count(run_cli, tiny_gpt2, tmp_path):
+    from llmtool.evaluation import FEW_SCORED_TOKENS
+
+    short = tmp_path / "short.txt"
+    short.write_text("a\n")  # two tokens: the second is the only one predicted
+    result = run_cli("eval", "--json", "--model", tiny_gpt2, "--data", short, catch_exceptions=False)
+    assert result.exit_code == 0
+    assert only(json.loads(result.stdout))["perplexity_method"]["scored_tokens"] == 1  # the results stay on stdout
+    assert result.stderr.strip().splitlines() == [
+        f"Warning: model '{tiny_gpt2}': its perplexity is from 1 scored token only; under {FEW_SCORED_TOKENS} it "
+        "means little: give more text"]
+    normal = run_cli("eval", "--json", "--model", tiny_gpt2, catch_exceptions=False)  # the shipped text
+    assert only(json.loads(normal.stdout))["perplexity_method"]["scored_tokens"] >= FEW_SCORED_TOKENS
+    assert normal.stderr == ""
+
+
 # ---------------------------------------------------------------- stderr
 
 

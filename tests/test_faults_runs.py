@@ -509,3 +509,68 @@ def test_resume_without_a_record_of_the_settings_is_refused_unless_asked(run_cli
     assert "add --mix-settings to continue it anyway" in str(refused.exception)
     assert run_cli(*args, "-o", out, "--resume", "--mix-settings").exit_code == 0
     assert len(out.read_bytes().splitlines()) == 3
+
+
+# ---------------------------------------------------------------- two writers of one results file
+
+
+@pytest.fixture
+def lock_holder():
+    """Another process that holds an output's lock as an llmtool run does (OutputLock), until it is killed."""
+    started = []
+
+    def hold(output):
+        process = subprocess.Popen(
+            [sys.executable, "-c", "import sys, time; from pathlib import Path; from llmtool.output_lock import "
+             "OutputLock; assert OutputLock(Path(sys.argv[1])).acquire(); print('held', flush=True); time.sleep(600)",
+             str(output)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)
+        started.append(process)
+        assert process.stdout.readline() == "held\n"
+        return process
+
+    yield hold
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_a_second_writer_of_a_results_file_is_refused_and_a_killed_one_leaves_no_stuck_lock(
+        run_cli, user_cli, tiny_models, notes, lock_holder, verb):
+    output = notes.with_name("out.jsonl")
+    output.write_text("earlier work\n")
+    holder = lock_holder(output)
+    # --overwrite would replace the file and generate's --resume read it: the lock comes before either, and before
+    # the model loads (there is none here).
+    again = ["--resume"] if verb == "generate" else ["--overwrite"]
+    no_model = lambda family: notes.with_name("no-model")  # noqa: E731
+    line = one_error_line(user_cli(*verb_args(verb, no_model, notes, output), *again), 1)
+    assert line == (f"Error: --output '{output}' is being written by another llmtool run (pid {holder.pid}); wait for "
+                    "it to finish, or choose another --output")
+    assert output.read_text() == "earlier work\n"
+    assert sorted(p.name for p in notes.parent.iterdir()) == [".out.jsonl.lock", "notes.txt", "out.jsonl"]
+
+    holder.kill()  # a crashed writer: its lock file stays, its lock goes with it
+    holder.communicate()
+    replaced = run_cli(*verb_args(verb, tiny_models, notes, output), "--overwrite")
+    assert replaced.exit_code == 0, replaced.output
+    assert output.read_text() != "earlier work\n"
+    assert not output.with_name(".out.jsonl.lock").exists()  # a run that ends removes its lock file
+
+
+def test_generate_into_a_file_another_generate_is_writing_is_refused(tmp_path, tiny_gpt2, llmtool_process, user_cli):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("".join(f"the film was number {i}\n" for i in range(2000)), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    args = ["generate", "--model", tiny_gpt2, "--file", prompts, "--max-new-tokens", "8", "--batch-size", "1", "-o", out]
+    first = llmtool_process(*args)
+    wait_for(lambda: out.exists() and out.stat().st_size > 0, first)
+    for again in ([], ["--overwrite"], ["--resume"]):
+        line = one_error_line(user_cli(*args, *again), 1)
+        assert f"'{out}' is being written by another llmtool run (pid {first.pid})" in line
+    first.kill()
+    first.communicate()
+    written = out.read_bytes().splitlines(keepends=True)
+    records = [json.loads(line) for line in written if line.endswith(b"\n")]
+    assert [r["prompt"] for r in records] == [f"the film was number {i}" for i in range(len(records))]  # one writer

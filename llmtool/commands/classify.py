@@ -74,68 +74,70 @@ def classify(
     model = model or os.environ.get(CLASSIFIER_ENV)
     if not model:
         raise UsageError(f"no classifier given; pass --model (a directory or Hub id) or set ${CLASSIFIER_ENV}")
-    # Checked before the input is read or the model loads; the file changes only once records arrive.
+    # Claimed (checked, and locked until it is closed) before the input is read or the model loads; the file changes
+    # only once records arrive.
     sink = ResultsFile(output, inputs={"input file": file}, overwrite=overwrite) if output else None
-    rows, from_file = _read_inputs(texts, file, text_column, pair_column, label_column)
-
-    lm = models.load_model(
-        model, task=CLASSIFICATION, allowed_tasks=(CLASSIFICATION,), verb="classify",
-        device="cpu" if int8 else device, dtype=dtype, trust_remote_code=trust_remote_code,
-        allow_new_head=new_head, base_model=base_model,
-    )
-    from llmtool.commands._output import stderr_console
-
-    if new_head and models.head_status(lm.model.config, CLASSIFICATION) == models.HEAD_NEW:
-        stderr_console().print("Note: the classification head is untrained (--new-head): its labels mean nothing yet",
-                               style="yellow", soft_wrap=True, markup=False)
-    names = label_names(lm.model.config)
-    if top_k is not None and top_k > len(names):
-        raise UsageError(f"--top-k {top_k} is more than the model's {len(names)} labels ({', '.join(names)})")
-    _check_max_length(lm, max_length, pair_column is not None)
-    references = (evaluation.reference_ids(rows["label"], classification.label_ids(lm), f"'{file}'")
-                  if label_column else None)
-    if int8:
-        classification.quantize_int8(lm)
-
-    view = _View(names, top_k=len(names) if all_scores else top_k, ranked=not all_scores,
-                 pairs=pair_column is not None, with_truth=references is not None)
-    written = truncated = 0
-    predictions: list[int] = []  # kept only to score against references
     try:
-        with ResultsDisplay("classifying", total=len(rows), progress=from_file) as display:
-            for start in range(0, len(rows), CHUNK_ROWS):
-                chunk = rows[start:start + CHUNK_ROWS]
-                result = classification.classify(lm, chunk["text"], chunk.get("pair"), batch_size, max_length,
-                                                  on_batch=display.advance)
-                truncated += result.truncated
-                chunk_predictions = [max(range(len(p)), key=p.__getitem__) for p in result.probabilities]
-                truth = None
-                if references is not None:
-                    predictions += chunk_predictions
-                    truth = references[start:start + len(chunk_predictions)]
-                records = view.records(chunk, result.probabilities, chunk_predictions, truth)
-                if sink is not None:
-                    for record in records:
-                        sink.write(record)
-                elif json_output:
-                    display.write(_json_lines(records))
-                elif _is_terminal(sys.stdout):
-                    display.print(view.table(records))
-                else:
-                    display.write(_plain_lines(records))
-                written += len(records)
-        report = (evaluation.classification_report(predictions, references, names) if references is not None
-                  else None)
-        if report is not None and sink is not None:
-            sink.write({"metrics": report})
-        elif report is not None and json_output:
-            display.write(_json_lines([{"metrics": report}]))
-    except KeyboardInterrupt:
-        kept = f"; {output} holds the first {written} records" if output else ""
-        raise Interrupted(f"interrupted after {written} of {len(rows)} texts{kept}") from None
-    except BrokenPipeError:
-        drop_stdout()
-        raise typer.Exit(1) from None
+        rows, from_file = _read_inputs(texts, file, text_column, pair_column, label_column)
+
+        lm = models.load_model(
+            model, task=CLASSIFICATION, allowed_tasks=(CLASSIFICATION,), verb="classify",
+            device="cpu" if int8 else device, dtype=dtype, trust_remote_code=trust_remote_code,
+            allow_new_head=new_head, base_model=base_model,
+        )
+        from llmtool.commands._output import stderr_console
+
+        if new_head and models.head_status(lm.model.config, CLASSIFICATION) == models.HEAD_NEW:
+            stderr_console().print("Note: the classification head is untrained (--new-head): its labels mean "
+                                   "nothing yet", style="yellow", soft_wrap=True, markup=False)
+        names = label_names(lm.model.config)
+        if top_k is not None and top_k > len(names):
+            raise UsageError(f"--top-k {top_k} is more than the model's {len(names)} labels ({', '.join(names)})")
+        _check_max_length(lm, max_length, pair_column is not None)
+        references = (evaluation.reference_ids(rows["label"], classification.label_ids(lm), f"'{file}'")
+                      if label_column else None)
+        if int8:
+            classification.quantize_int8(lm)
+
+        view = _View(names, top_k=len(names) if all_scores else top_k, ranked=not all_scores,
+                     pairs=pair_column is not None, with_truth=references is not None)
+        written = truncated = 0
+        predictions: list[int] = []  # kept only to score against references
+        try:
+            with ResultsDisplay("classifying", total=len(rows), progress=from_file) as display:
+                for start in range(0, len(rows), CHUNK_ROWS):
+                    chunk = rows[start:start + CHUNK_ROWS]
+                    result = classification.classify(lm, chunk["text"], chunk.get("pair"), batch_size, max_length,
+                                                      on_batch=display.advance)
+                    truncated += result.truncated
+                    chunk_predictions = [max(range(len(p)), key=p.__getitem__) for p in result.probabilities]
+                    truth = None
+                    if references is not None:
+                        predictions += chunk_predictions
+                        truth = references[start:start + len(chunk_predictions)]
+                    records = view.records(chunk, result.probabilities, chunk_predictions, truth)
+                    if sink is not None:
+                        for record in records:
+                            sink.write(record)
+                    elif json_output:
+                        display.write(_json_lines(records))
+                    elif _is_terminal(sys.stdout):
+                        display.print(view.table(records))
+                    else:
+                        display.write(_plain_lines(records))
+                    written += len(records)
+            report = (evaluation.classification_report(predictions, references, names) if references is not None
+                      else None)
+            if report is not None and sink is not None:
+                sink.write({"metrics": report})
+            elif report is not None and json_output:
+                display.write(_json_lines([{"metrics": report}]))
+        except KeyboardInterrupt:
+            kept = f"; {output} holds the first {written} records" if output else ""
+            raise Interrupted(f"interrupted after {written} of {len(rows)} texts{kept}") from None
+        except BrokenPipeError:
+            drop_stdout()
+            raise typer.Exit(1) from None
     finally:
         if sink is not None:
             sink.close()

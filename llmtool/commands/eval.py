@@ -77,48 +77,57 @@ def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its fun
     requested = _metric_names(metric)
     if task is not None and task not in TASKS:
         raise UsageError(f"unknown --task '{task}'; choose one of {', '.join(TASKS)}")
+    claim = None  # the --output file's lock, held until the report is written
     if output is not None:
-        results_file.check_output(output, {"data file": data}, overwrite=overwrite)
+        claim = results_file.claim_output(output, {"data file": data}, overwrite=overwrite)
     elif overwrite:
         raise UsageError("--overwrite works on the file given with --output FILE")
-    names = model or [models.default_generation_model()]
-    planned = [_plan(name, task, requested, trust_remote_code, base_model) for name in names]
-    sliding = [p for p in planned if p.task == CAUSAL_LM and "perplexity" in p.metrics]
-    if (context or stride or windows != evaluation.SLIDING) and not sliding:
-        raise UsageError("--context, --stride and --windows set the windows of a causal LM's perplexity, and no "
-                         "model here computes one")
-    for plan in sliding:  # before any data or weights load
-        try:
-            evaluation.window_settings(context, stride, plan.positions, windows)
-        except SettingError as err:
-            raise err.within(before=f"model '{plan.name}': ") from None
+    try:
+        names = model or [models.default_generation_model()]
+        # Every model checked (files, config, tokenizer) before any is scored: a broken last one costs no work.
+        planned = [_plan(name, task, requested, trust_remote_code, base_model) for name in names]
+        sliding = [p for p in planned if p.task == CAUSAL_LM and "perplexity" in p.metrics]
+        if (context or stride or windows != evaluation.SLIDING) and not sliding:
+            raise UsageError("--context, --stride and --windows set the windows of a causal LM's perplexity, and no "
+                             "model here computes one")
+        for plan in sliding:  # before any data or weights load
+            try:
+                evaluation.window_settings(context, stride, plan.positions, windows)
+            except SettingError as err:
+                raise err.within(before=f"model '{plan.name}': ") from None
 
-    roles = sorted({role for p in planned for role in evaluation.TASK_INPUTS[p.task]}, key=list(COLUMN_OPTIONS).index)
-    rows, where, whole = _read_rows(data, roles, planned, dict(zip(COLUMN_OPTIONS, (text_column, label_column,
-                                                                                   source_column, target_column))))
-    if "source" in rows and prefix:
-        rows["source"] = [prefix + source for source in rows["source"]]
+        roles = sorted({role for p in planned for role in evaluation.TASK_INPUTS[p.task]},
+                       key=list(COLUMN_OPTIONS).index)
+        columns = dict(zip(COLUMN_OPTIONS, (text_column, label_column, source_column, target_column)))
+        rows, where, whole = _read_rows(data, roles, planned, columns)
+        if "source" in rows and prefix:
+            rows["source"] = [prefix + source for source in rows["source"]]
 
-    results = []
-    for number, plan in enumerate(planned, 1):
-        _progress(f"evaluating {plan.name} ({plan.task}; {', '.join(plan.metrics)})"
-                  + (f" [{number}/{len(planned)}]" if len(planned) > 1 else ""))
-        lm = models.load_model(plan.name, task=task, verb="eval", device=device, dtype=dtype,
-                               trust_remote_code=trust_remote_code, base_model=base_model)
-        try:
-            scored = evaluation.evaluate_loaded(lm, plan.metrics, rows, context=context, stride=stride,
-                                                batch_size=batch_size, max_new_tokens=max_new_tokens,
-                                                window_kind=windows)
-        except LlmtoolError as err:  # the data or a setting, for this model
-            raise err.within(before=f"{where}, model '{plan.name}': ") from None
-        results.append(_result(plan, lm, scored))
-        del lm  # one model in memory at a time
+        results = []
+        for number, plan in enumerate(planned, 1):
+            _progress(f"evaluating {plan.name} ({plan.task}; {', '.join(plan.metrics)})"
+                      + (f" [{number}/{len(planned)}]" if len(planned) > 1 else ""))
+            lm = models.load_model(plan.name, task=task, verb="eval", device=device, dtype=dtype,
+                                   trust_remote_code=trust_remote_code, base_model=base_model)
+            try:
+                scored = evaluation.evaluate_loaded(lm, plan.metrics, rows, context=context, stride=stride,
+                                                    batch_size=batch_size, max_new_tokens=max_new_tokens,
+                                                    window_kind=windows)
+            except LlmtoolError as err:  # the data or a setting, for this model
+                raise err.within(before=f"{where}, model '{plan.name}': ") from None
+            _warn_if_few_tokens(plan.name, scored.perplexity)
+            results.append(_result(plan, lm, scored))
+            del lm  # one model in memory at a time
 
-    report = {"data": where, "rows": len(next(iter(rows.values()))), "results": results}
-    if output is not None:
-        import json
+        report = {"data": where, "rows": len(next(iter(rows.values()))), "results": results}
+        if output is not None:
+            import json
 
-        results_file.write_whole(output, (json.dumps(_finite(report), ensure_ascii=False, indent=2) + "\n").encode())
+            text = json.dumps(_finite(report), ensure_ascii=False, indent=2) + "\n"
+            results_file.write_whole(output, text.encode())
+    finally:
+        if claim is not None:
+            claim.release()
     if json_output:
         from llmtool.commands._output import print_json
 
@@ -149,11 +158,12 @@ def _known_metrics() -> str:
 
 def _plan(name: str, task: str | None, requested: list[str], trust_remote_code: bool,
           base_model: str | None) -> _Planned:
-    """A model's task (from its config: no weights load) and the metrics it gets, which must fit that task."""
+    """A model's task (from its config) and the metrics it gets, which must fit that task; its files checked as
+    load_model would check them, short of reading its weights (models.check_model)."""
     from llmtool import evaluation, models
     from llmtool.model_facts import position_limit
 
-    config = models.model_config(name, trust_remote_code, base_model=base_model)
+    config = models.check_model(name, trust_remote_code, base_model=base_model)
     if task is not None:  # a task the checkpoint has no trained head for is refused before any data loads
         models.check_task(name, config, task, allow_new_head=False)
     task = task or models.infer_task(config)
@@ -262,6 +272,20 @@ def _print_table(report: dict, whole: bool) -> None:
         table.add_row(r["model"], r["task"], *(_cell(key, r["scores"].get(key)) for key in keys))
     # Piped output keeps every column whole rather than squeezed into 80 characters.
     Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200).print(table)
+
+
+def _warn_if_few_tokens(name: str, report) -> None:
+    """A perplexity from fewer than evaluation.FEW_SCORED_TOKENS tokens, said with its count on stderr (stdout
+    keeps the results alone)."""
+    from llmtool.commands._output import stderr_console
+    from llmtool.evaluation import FEW_SCORED_TOKENS
+
+    if report is None or report.scored_tokens >= FEW_SCORED_TOKENS:
+        return
+    count = f"{report.scored_tokens} scored token{'' if report.scored_tokens == 1 else 's'}"
+    stderr_console().print(f"Warning: model '{name}': its perplexity is from {count} only; under {FEW_SCORED_TOKENS} "
+                           "it means little: give more text", style="yellow", soft_wrap=True, markup=False,
+                           highlight=False)
 
 
 def _progress(message: str) -> None:

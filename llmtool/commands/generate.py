@@ -91,58 +91,60 @@ def generate(
                                         "base_model": base_model and models.model_identity(base_model),
                                         **settings.text_settings()})
         if results.kept == len(prompts_in):
+            results.close()
             if not quiet:
                 _note(f"all {results.kept} prompts already have results in {output}; nothing to do")
             return
 
-    lm = models.load_model(
-        model, task=task, allowed_tasks=(CAUSAL_LM, SEQ2SEQ_LM),
-        verb="generate", device=device, dtype=dtype, trust_remote_code=trust_remote_code,
-        allow_new_head=new_head, base_model=base_model,
-    )
-    skip = results.kept if results is not None else 0
-    todo = len(prompts_in) - skip
-    compiled = generation.use_compiled_decoder(lm, settings, todo, compile_decoder)
-    if compiled and compile_decoder is None and not quiet:
-        _note(f"compiling the decoder (static KV cache) for these {generation.decoding_steps(todo, settings):,} "
-              "decoding steps: the first batch waits for it; --no-compile turns it off")
-    streamer = None
-    if stream:
-        from transformers import TextStreamer
+    try:  # the output file stays claimed (locked) until it is closed, however the run ends
+        lm = models.load_model(
+            model, task=task, allowed_tasks=(CAUSAL_LM, SEQ2SEQ_LM),
+            verb="generate", device=device, dtype=dtype, trust_remote_code=trust_remote_code,
+            allow_new_head=new_head, base_model=base_model,
+        )
+        skip = results.kept if results is not None else 0
+        todo = len(prompts_in) - skip
+        compiled = generation.use_compiled_decoder(lm, settings, todo, compile_decoder)
+        if compiled and compile_decoder is None and not quiet:
+            _note(f"compiling the decoder (static KV cache) for these {generation.decoding_steps(todo, settings):,} "
+                  "decoding steps: the first batch waits for it; --no-compile turns it off")
+        streamer = None
+        if stream:
+            from transformers import TextStreamer
 
-        streamer = TextStreamer(lm.tokenizer, skip_prompt=True, skip_special_tokens=True)
+            streamer = TextStreamer(lm.tokenizer, skip_prompt=True, skip_special_tokens=True)
 
-    def echo_prompt() -> None:  # a streamed continuation follows its prompt, once every check has passed
-        sys.stdout.write(next(iter(prompts_in)))
-        sys.stdout.flush()
+        def echo_prompt() -> None:  # a streamed continuation follows its prompt, once every check has passed
+            sys.stdout.write(next(iter(prompts_in)))
+            sys.stdout.flush()
 
-    if results is not None:
-        sink = _FileSink(results)
-    elif json_output:
-        sink = _JsonSink(model, lm.task, compiled)
-    elif stream:
-        sink = _Sink()  # the streamer prints every token
-    else:
-        sink = _TextSink(prefix_prompt=lm.task == CAUSAL_LM)
-    start = time.perf_counter()
-    try:
-        with ResultsDisplay("generating", total=todo, progress=not quiet and todo > settings.batch_size,
-                            rate=True) as display:
-            sink.display = display
-            for g in generation.generate_stream(
-                lm, prompts_in, settings, skip=skip, compiled=compiled, streamer=streamer,
-                on_start=echo_prompt if stream and lm.task == CAUSAL_LM else None, on_batch=display.advance,
-            ):
-                sink.add(g)
-    except (LlmtoolError, KeyboardInterrupt) as err:
-        raise _kept_so_far(err, results, sink.count, len(prompts_in)) from None
-    except BrokenPipeError:
-        drop_stdout()
-        raise typer.Exit(1) from None
+        if results is not None:
+            sink = _FileSink(results)
+        elif json_output:
+            sink = _JsonSink(model, lm.task, compiled)
+        elif stream:
+            sink = _Sink()  # the streamer prints every token
+        else:
+            sink = _TextSink(prefix_prompt=lm.task == CAUSAL_LM)
+        start = time.perf_counter()
+        try:
+            with ResultsDisplay("generating", total=todo, progress=not quiet and todo > settings.batch_size,
+                                rate=True) as display:
+                sink.display = display
+                for g in generation.generate_stream(
+                    lm, prompts_in, settings, skip=skip, compiled=compiled, streamer=streamer,
+                    on_start=echo_prompt if stream and lm.task == CAUSAL_LM else None, on_batch=display.advance,
+                ):
+                    sink.add(g)
+        except (LlmtoolError, KeyboardInterrupt) as err:
+            raise _kept_so_far(err, results, sink.count, len(prompts_in)) from None
+        except BrokenPipeError:
+            drop_stdout()
+            raise typer.Exit(1) from None
+        seconds = time.perf_counter() - start
     finally:
         if results is not None:
             results.close()
-    seconds = time.perf_counter() - start
     sink.finish(seconds)
     if results is not None and not quiet:
         rate = f", {sink.new_tokens / seconds:,.0f} tokens/s" if seconds else ""
