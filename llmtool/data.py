@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import difflib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-from llmtool.errors import LlmtoolError
+from llmtool.errors import LlmtoolError, json_problem
 from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM
 
 DATA_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet",
@@ -36,7 +37,7 @@ def _json_records(text: str) -> list[str]:
         try:
             records = json.loads(text)
         except json.JSONDecodeError as err:
-            raise DataFileError(f"is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
+            raise DataFileError(f"is not valid JSON ({json_problem(err)})") from None
         if not records:
             raise DataFileError("holds an empty list")
         if not all(isinstance(r, dict) for r in records):
@@ -49,8 +50,8 @@ def _json_records(text: str) -> list[str]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as err:
-            raise DataFileError(f"line {number} is not valid JSON ({err.msg}, column {err.colno}); write one JSON "
-                                "object a line") from None
+            raise DataFileError(f"line {number} is not valid JSON ({json_problem(err, with_line=False)}); write one "
+                                "JSON object a line") from None
         if not isinstance(record, dict):
             raise DataFileError(f"line {number} is not a JSON object; write one {{\"column\": value, ...}} a line")
         columns = columns or list(record)
@@ -97,17 +98,40 @@ def file_columns(path: Path) -> list[str]:
     return _json_records(text)
 
 
+@contextmanager
+def _datasets_quietly() -> Iterator[None]:
+    """`datasets` draws a "Generating train split" bar (on a terminal, a blank line once done) and logs as it reads
+    a file: noise before a command's own progress, results or error line. Silenced here, for llmtool's loads only:
+    left as they were afterwards."""
+    import datasets
+    from datasets.utils import logging as datasets_logging
+
+    asked_for = datasets.config.HF_DATASETS_DISABLE_PROGRESS_BARS is False  # the user set the variable to 0
+    silence = not asked_for and not datasets.utils.are_progress_bars_disabled()
+    verbosity = datasets_logging.get_verbosity()
+    if silence:
+        datasets.disable_progress_bars()
+    datasets_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        datasets_logging.set_verbosity(verbosity)
+        if silence:
+            datasets.enable_progress_bars()
+
+
 def _load_one(spec: str, default_split: str, hub_config: str | None):
     import datasets
 
     try:
-        if is_local_data(spec):
-            path = Path(spec).expanduser()
-            builder = DATA_BUILDERS[path.suffix.lower()]
-            extra = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
-            return datasets.load_dataset(builder, data_files=str(path), split="train", **extra)
-        name, _, split = spec.partition(":")
-        return datasets.load_dataset(name, hub_config, split=split or default_split)
+        with _datasets_quietly():
+            if is_local_data(spec):
+                path = Path(spec).expanduser()
+                builder = DATA_BUILDERS[path.suffix.lower()]
+                extra = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
+                return datasets.load_dataset(builder, data_files=str(path), split="train", **extra)
+            name, _, split = spec.partition(":")
+            return datasets.load_dataset(name, hub_config, split=split or default_split)
     except (FileNotFoundError, ValueError, OSError, datasets.exceptions.DatasetsError) as err:
         if "offline" in str(err).lower() or "couldn't reach" in str(err).lower():
             raise LlmtoolError(f"dataset '{spec}' is not a local file and the Hub cannot be reached; give a local "
@@ -130,6 +154,29 @@ def _empty_rows(dataset, column: str) -> list[int]:
     return pc.indices_nonzero(empty).to_pylist()
 
 
+# Row numbers an empty-cells error lists per column; the rest are counted.
+ROWS_NAMED = 5
+
+
+def _row_numbers(rows: list[int]) -> str:
+    """'row 4', 'rows 2, 7' or 'rows 1, 2, 3, 4, 5 and 9 more' (0-based rows, said from 1)."""
+    named = ", ".join(str(row + 1) for row in rows[:ROWS_NAMED])
+    more = f" and {len(rows) - ROWS_NAMED} more" if len(rows) > ROWS_NAMED else ""
+    return f"row{'s' * (len(rows) > 1)} {named}{more}"
+
+
+def _empty_cells(empty: dict[tuple[str, str], list[int]], rows: int) -> str:
+    """Every empty cell at once: {(name the user knows the column by, column): its empty rows}, `rows` in all."""
+    counting = "rows count from 1 after any header"
+    if len(empty) == 1:
+        ((key, column), where), = empty.items()
+        if len(where) == 1:
+            return f"row {where[0] + 1} has an empty '{column}' cell ({key}; {counting})"
+        return f"{len(where)} rows have an empty '{column}' cell ({key}; {counting}): {_row_numbers(where)}"
+    cells = "; ".join(f"'{column}' ({key}) in {_row_numbers(where)}" for (key, column), where in empty.items())
+    return f"{rows} rows have empty cells ({counting}): {cells}"
+
+
 def clean_rows(dataset, columns: list[tuple[str, str]], source: str, drop_option: str | None = None,
                drop: bool = False, labels: tuple[str, ...] = ()):
     """Refuse (or, with `drop`, drop) rows with an empty cell in any of `columns` ((name the user gave it by,
@@ -137,15 +184,11 @@ def clean_rows(dataset, columns: list[tuple[str, str]], source: str, drop_option
     numbers (a CSV column of digits) become strings. Returns (dataset, rows dropped)."""
     import datasets
 
-    bad: set[int] = set()
-    for key, column in columns:
-        rows = _empty_rows(dataset, column)
-        if rows and not drop:
-            more = f" and {len(rows) - 1} more" if len(rows) > 1 else ""
-            remedy = f", or set {drop_option} to drop them" if drop_option else ""
-            raise LlmtoolError(f"{source}: row {rows[0] + 1}{more} has an empty '{column}' cell ({key}; rows count "
-                               f"from 1 after any header); fill those cells{remedy}")
-        bad.update(rows)
+    empty = {(key, column): rows for key, column in columns if (rows := _empty_rows(dataset, column))}
+    bad = {row for rows in empty.values() for row in rows}
+    if bad and not drop:
+        remedy = f", or set {drop_option} to drop them" if drop_option else ""
+        raise LlmtoolError(f"{source}: {_empty_cells(empty, len(bad))}; fill those cells{remedy}")
     if bad:
         dataset = dataset.select(sorted(set(range(len(dataset))) - bad))
     for key, column in columns:
@@ -169,6 +212,7 @@ def load_inputs(source: str, columns: dict[str, tuple[str, str]], stdin_text: st
     import datasets
 
     plain = "one text" if whole_text else "one text a line"
+    named = {role: role for role in columns}  # each role's column in the dataset read: in a table, the user's
 
     def plain_rows(text: str) -> list[str]:
         if whole_text:
@@ -210,13 +254,12 @@ def load_inputs(source: str, columns: dict[str, tuple[str, str]], stdin_text: st
                                    f"{', '.join(found)}" + (f"; did you mean '{hint[0]}'?" if hint else ""))
             dataset = _load_one(str(path), "train", None)
             dataset = dataset.select_columns([column for _, column in columns.values()])
-            dataset = dataset.rename_columns({column: role for role, (_, column) in columns.items()
-                                              if column != role})
+            named = {role: column for role, (_, column) in columns.items()}
     if len(dataset) == 0:
         raise LlmtoolError(f"{where} has no rows (it is empty)")
-    dataset, _ = clean_rows(dataset, [(option, role) for role, (option, _) in columns.items()], where,
-                            labels=("label",))
-    return dataset
+    dataset, _ = clean_rows(dataset, [(option, named[role]) for role, (option, _) in columns.items()], where,
+                            labels=tuple(column for role, column in named.items() if role == "label"))
+    return dataset.rename_columns({column: role for role, column in named.items() if column != role})
 
 
 def load_splits(train: str, validation: str | None = None, *, columns: list[tuple[str, str]],

@@ -8,6 +8,7 @@ a recipe.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from contextlib import contextmanager
 from typing import Iterator, Mapping
@@ -73,6 +74,13 @@ class SettingError(UsageError):
         text = self.template + "".join(clause for key, clause in self.clauses.items() if self.names.get(key))
         spelt = SETTING.sub(lambda key: self.names.get(key[1]) or key[1], text)
         return f"{self.context[0]}{spelt}{self.context[1]}"
+
+
+def json_problem(err: json.JSONDecodeError, with_line: bool = True) -> str:
+    """A json.JSONDecodeError said where it is: "Expecting value at line 2, column 5". The decoder's own message
+    may end in "at" ("Unterminated string starting at"), which the position then follows."""
+    where = f"line {err.lineno}, column {err.colno}" if with_line else f"column {err.colno}"
+    return f"{err.msg.removesuffix(' at')} at {where}"
 
 
 @contextmanager

@@ -10,6 +10,7 @@ merged for inference.
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -174,15 +175,38 @@ def resolve(name: str, base_model: str | None) -> tuple[Path, dict, str, dict]:
     return directory, settings, base_model_of(directory, settings, base_model), label_overrides(directory)
 
 
-def attach(model, directory: Path) -> Any:
-    """The base model with the adapter merged in: plain transformers weights, as fast as the base at inference."""
+# torch's message for each adapter weight whose shape the base model's layer does not take.
+SIZE_MISMATCH = re.compile(r"size mismatch for (\S+): copying a param with shape torch\.Size\(\[([^\]]*)\]\) from "
+                           r"checkpoint, the shape in current model is torch\.Size\(\[([^\]]*)\]\)")
+
+
+def _misfit(err: Exception) -> str:
+    """Why an adapter's weights did not load into a base model, in a few words: the weights whose shapes differ
+    (a base of another width), else the library's first line of detail, else nothing."""
+    mismatches = SIZE_MISMATCH.findall(str(err))
+    if mismatches:
+        name, saved, wanted = mismatches[0]
+        name = name.removeprefix("base_model.model.").removesuffix(".weight").removesuffix(".default")
+        saved, wanted = ("x".join(d.strip() for d in dims.split(",")) for dims in (saved, wanted))
+        example = f"{name}: {saved} in the adapter, {wanted} in this base"
+        if len(mismatches) > 1:
+            example = f"{len(mismatches)} of its weights have other shapes, e.g. {example}"
+        return f" ({example})"
+    detail = [line.strip() for line in str(err).splitlines() if line.strip() and not line.strip().endswith(":")]
+    return f" ({detail[0][:200]})" if detail else ""
+
+
+def attach(model, directory: Path, base: str, recorded_base: str | None) -> Any:
+    """The base model `base` with the adapter merged in: plain transformers weights, as fast as the base at
+    inference. `recorded_base` is the base the adapter says it was trained on, named when another one misfits."""
     from peft import PeftModel
 
     try:
         with _peft_quietly():
             adapted = PeftModel.from_pretrained(model, str(directory))
     except (RuntimeError, ValueError, KeyError) as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise LlmtoolError(f"adapter '{directory}' does not fit its base model ({first[:200]}); give the base it "
-                           "was trained on with the base model option") from err
+        trained_on = f" ('{recorded_base}')" if recorded_base and recorded_base != base else ""
+        raise SettingError(f"adapter '{directory}' does not fit the base model '{base}'{_misfit(err)}; give the base "
+                           f"it was trained on{trained_on} with {{base_model}}",
+                           exit_code=LlmtoolError.exit_code) from err
     return adapted.merge_and_unload()

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from llmtool.errors import LlmtoolError
+from llmtool.errors import LlmtoolError, json_problem
 from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM
 
 # ---------------------------------------------------------------- a saved model directory is whole
@@ -35,7 +35,7 @@ def check_json_file(path: Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        raise damaged(path, f"is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
+        raise damaged(path, f"is not valid JSON ({json_problem(err)})") from None
 
 
 SAFETENSORS_PROBLEMS = {  # the first key found in safetensors' message says what is wrong

@@ -126,6 +126,7 @@ def model_config(name: str, trust_remote_code: bool = False, base_model: str | N
             config.architectures = [task_registry(CLASSIFICATION)[type(config)].__name__]
         return config
     source = resolve_source(name)
+    _refuse_base_model(name, base_model)
     if Path(source).is_dir():
         check_model_files(Path(source))
     return load_config(source, trust_remote_code)
@@ -162,6 +163,13 @@ def _check_weights_there(name: str, directory: Path) -> None:
 def _no_safetensors(name: str) -> LlmtoolError:
     return LlmtoolError(f"model '{name}' has no safetensors weights; llmtool does not unpickle .bin checkpoints. "
                         "Convert it with save_pretrained(..., safe_serialization=True)")
+
+
+def _refuse_base_model(name: str, base_model: str | None) -> None:
+    """A base model is for an adapter; given with a full model it would be ignored, so it is refused."""
+    if base_model:
+        raise SettingError(f"{{base_model}} applies only to a LoRA adapter; '{name}' is a full model: drop "
+                           "{base_model}")
 
 
 def _architecture_task(name: str, config) -> str | None:
@@ -322,7 +330,8 @@ def load_model(
 
     A local directory is checked for damage first; a task whose head the checkpoint lacks is refused unless
     `allow_new_head` (fine-tuning a classifier from a base model is the usual case). A LoRA adapter directory
-    loads its base model (`base_model`, else the one it records) with the adapter merged in."""
+    loads its base model (`base_model`, else the one it records) with the adapter merged in; a `base_model` for
+    a full model is refused."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # per-tensor "Loading weights" bars are noise on a CLI's stderr
@@ -331,6 +340,7 @@ def load_model(
                              trust_remote_code=trust_remote_code, allow_new_head=allow_new_head,
                              base_model=base_model, **config_overrides)
     source = resolve_source(name)
+    _refuse_base_model(name, base_model)
     if task is not None and task not in TASKS:
         raise SettingError(f"unknown task '{task}' ({{task}}); choose one of {', '.join(TASKS)}")
     if Path(source).is_dir():
@@ -359,7 +369,7 @@ def _load_adapter(name: str, *, task: str | None, base_model: str | None, allow_
     directory, settings, base, heads = lora.resolve(name, base_model)
     loaded = load_model(base, task=task or lora.adapter_task(settings), trust_remote_code=trust_remote_code,
                         allow_new_head=allow_new_head or bool(heads), **{**heads, **options})
-    loaded.model = lora.attach(loaded.model, directory).eval()
+    loaded.model = lora.attach(loaded.model, directory, base, settings.get("base_model_name_or_path")).eval()
     if (directory / "tokenizer_config.json").is_file():
         loaded.tokenizer = load_tokenizer(str(directory), trust_remote_code)
     loaded.source = str(directory)

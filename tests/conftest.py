@@ -90,8 +90,9 @@ def one_error_line(result, exit_code: int) -> str:
     return lines[0]
 
 
-def run_on_a_terminal(args, stdout_too: bool) -> tuple[bytes, bytes]:
-    """Run llmtool with stderr (and, with `stdout_too`, stdout) on a pseudo-terminal: (terminal bytes, stdout)."""
+def run_on_a_terminal(args, stdout_too: bool, exit_code: int = 0) -> tuple[bytes, bytes]:
+    """Run llmtool with stderr (and, with `stdout_too`, stdout) on a pseudo-terminal: (terminal bytes, stdout).
+    It must end with `exit_code`."""
     leader, follower = pty.openpty()
     env = {k: v for k, v in os.environ.items() if k != "LLMTOOL_DEBUG"} | {"TERM": "xterm", "COLUMNS": "200"}
     process = subprocess.Popen([sys.executable, "-m", "llmtool", *map(str, args)], env=env, stderr=follower,
@@ -114,5 +115,5 @@ def run_on_a_terminal(args, stdout_too: bool) -> tuple[bytes, bytes]:
     stdout, _ = process.communicate(timeout=120)
     reader.join(timeout=10)
     os.close(leader)
-    assert process.returncode == 0, terminal.decode(errors="replace")
+    assert process.returncode == exit_code, terminal.decode(errors="replace")
     return bytes(terminal), stdout or b""

@@ -290,6 +290,45 @@ def test_results_and_the_bar_share_one_terminal_without_overdrawing(tiny_bert, n
     assert [r["text"] for r in records] == [f"the cat sat on mat {i}" for i in range(300)]
 
 
+@pytest.fixture
+def datasets_bars_on():
+    """datasets' progress bars as a user's process starts with them: on (a training run in this process turns
+    them off for good)."""
+    import datasets
+
+    was_off = datasets.utils.are_progress_bars_disabled()
+    datasets.enable_progress_bars()
+    yield
+    if was_off:
+        datasets.disable_progress_bars()
+
+
+def labelled_csv(path, labels):
+    path.write_text("text,label\n" + "".join(f"the cat sat on mat {i},{label}\n" for i, label in enumerate(labels)))
+    return path
+
+
+def test_datasets_own_progress_never_shows(user_cli, tiny_bert, tmp_path, datasets_bars_on):
+    import datasets
+
+    data = labelled_csv(tmp_path / "labelled.csv", ["LABEL_0", "LABEL_1"] * 3)  # a new file: datasets reads it anew
+    result = user_cli("classify", "--model", tiny_bert, "--file", data, "--label-column", "label", "--json")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("6 labelled rows: accuracy"), result.stderr  # not "Generating train split"
+    refused = user_cli("classify", "--model", tiny_bert, "--file", labelled_csv(tmp_path / "other.csv", ["x", "y"]),
+                       "--label-column", "label")
+    assert "labels the model does not know" in one_error_line(refused, 1)
+    assert not datasets.utils.are_progress_bars_disabled()  # silenced for llmtool's loads only
+
+
+def test_an_error_after_the_model_loads_is_the_first_line_on_a_terminal(tiny_bert, tmp_path):
+    data = labelled_csv(tmp_path / "labelled.csv", ["x", "y"])  # the labels are checked against the loaded model
+    terminal, _ = run_on_a_terminal(["classify", "--model", tiny_bert, "--file", data, "--label-column", "label"],
+                                    stdout_too=True, exit_code=1)
+    assert terminal.startswith(b"\x1b[1;31mError: "), terminal  # no blank line (nor datasets' bar) before it
+    assert b"labels the model does not know" in terminal and terminal.count(b"\n") == 1
+
+
 # ---------------------------------------------------------------- bad input: one red line, the right exit code
 
 

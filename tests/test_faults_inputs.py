@@ -203,11 +203,42 @@ def test_empty_text_cell_is_refused_with_its_row_or_dropped_when_asked(user_cli,
     rows[9] = ("   ", "negative")
     data = write_csv(tmp_path / "train.csv", rows)
     line = one_error_line(user_cli("finetune", *SENTIMENT_SMALL, f"data.train={data}", "-o", tmp_path / "a"), 1)
-    assert "row 7 and 1 more has an empty 'text' cell" in line and "data.drop_empty=true" in line
+    assert "2 rows have an empty 'text' cell (data.text_column; rows count from 1 after any header): rows 7, 10" in line
+    assert "data.drop_empty=true" in line
     assert not (tmp_path / "a").exists()
     dropped = user_cli("finetune", *SENTIMENT_SMALL, f"data.train={data}", "data.drop_empty=true", "-o", tmp_path / "b")
     assert dropped.exit_code == 0, dropped.output
     assert "dropped 2 rows with empty cells from the training data" in dropped.stderr
+
+
+def test_every_empty_cell_is_reported_at_once(user_cli, tmp_path, tiny_bert):
+    rows = sentiment_rows()
+    for i in (2, 8, 11, 14, 17, 20):
+        rows[i] = ("", rows[i][1])
+    rows[3], rows[5] = (rows[3][0], ""), ("", " ")
+    data = write_csv(tmp_path / "train.csv", rows)
+    line = one_error_line(user_cli("finetune", *SENTIMENT_SMALL, f"data.train={data}", "-o", tmp_path / "a"), 1)
+    assert line.endswith(f"training data '{data}': 8 rows have empty cells (rows count from 1 after any header): "
+                         "'text' (data.text_column) in rows 3, 6, 9, 12, 15 and 2 more; 'label' (data.label_column) "
+                         "in rows 4, 6; fill those cells, or set data.drop_empty=true to drop them")
+    table = tmp_path / "reviews.csv"
+    table.write_text("review,gold\nfine,LABEL_0\n,LABEL_1\nok,\n,\n")
+    line = one_error_line(user_cli("classify", "--model", tiny_bert, "--file", table, "--text-column", "review",
+                                   "--label-column", "gold"), 1)
+    assert line.endswith(f"input file '{table}': 3 rows have empty cells (rows count from 1 after any header): "
+                         "'review' (--text-column) in rows 2, 4; 'gold' (--label-column) in rows 3, 4; fill those cells")
+
+
+@pytest.mark.parametrize("name, content, problem", [
+    ("rows.json", '[{"text": "a fine film}]', "is not valid JSON (Unterminated string starting at line 1, column 11)"),
+    ("rows.jsonl", '{"text": "a"}\n{"text": "b}\n',
+     "line 2 is not valid JSON (Unterminated string starting at column 10); write one JSON object a line"),
+])
+def test_a_json_syntax_error_says_where_once(user_cli, tmp_path, tiny_bert, name, content, problem):
+    data = tmp_path / name
+    data.write_text(content)
+    line = one_error_line(user_cli("classify", "--model", tiny_bert, "--file", data), 1)
+    assert line.endswith(f"input file '{data}' {problem}")
 
 
 def test_missing_label_is_refused_with_its_row(user_cli, tmp_path):

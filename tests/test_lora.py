@@ -206,3 +206,32 @@ def test_a_damaged_adapter_is_one_line(tmp_path, tiny_gpt2):
     (out / lora.ADAPTER_WEIGHTS).unlink()
     with pytest.raises(LlmtoolError, match="has no adapter_model.safetensors"):
         models.load_model(str(out), device="cpu")
+
+
+def test_an_adapter_on_a_base_of_another_width_names_the_flag_and_the_shapes(tmp_path, tiny_gpt2, run_cli,
+                                                                               monkeypatch):
+    from llmtool.scratch import build_from_scratch
+
+    out = tmp_path / "run"
+    finetuning.finetune(lora_recipe(out, tiny_gpt2, "train.max_steps=1", "model.lora.merge=false"))
+    settings = {**json.loads((ROOT / "tests/fixtures/configs/gpt2.json").read_text()), "n_embd": 16}
+    narrow = build_from_scratch(settings, (ROOT / "data/corpus.txt").read_text().splitlines(), tmp_path / "narrow",
+                                vocab_size=600, seed=0)
+    monkeypatch.delenv("LLMTOOL_DEBUG")
+    line = one_error_line(run_cli("generate", "--model", out, "--base-model", narrow, "Hello"), 1)
+    assert line == (f"Error: adapter '{out}' does not fit the base model '{narrow}' (4 of its weights have other "
+                    "shapes, e.g. transformer.h.0.attn.c_attn.lora_A: 8x32 in the adapter, 8x16 in this base); give "
+                    f"the base it was trained on ('{tiny_gpt2.resolve()}') with --base-model")
+
+
+def test_base_model_with_a_full_model_is_refused_by_every_verb(tmp_path, tiny_gpt2, tiny_bert, run_cli, monkeypatch):
+    monkeypatch.delenv("LLMTOOL_DEBUG")
+    for args in (["generate", "--model", tiny_gpt2, "Hello"], ["eval", "--model", tiny_gpt2],
+                 ["classify", "--model", tiny_bert, "Hello"]):
+        line = one_error_line(run_cli(*args, "--base-model", tiny_gpt2), 2)
+        assert line == (f"Error: --base-model applies only to a LoRA adapter; '{args[2]}' is a full model: drop "
+                        "--base-model")
+    recipe = run_cli("finetune", ROOT / "recipes/lora-gpt2.yaml", f"model.name={tiny_gpt2}",
+                     f"model.base_model={tiny_gpt2}", f"output_dir={tmp_path / 'x'}", *SMALL, "train.max_steps=1")
+    assert "model.base_model applies only to a LoRA adapter" in one_error_line(recipe, 2)
+    assert not (tmp_path / "x").exists()
