@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from llmtool.data import sorted_batches
-from llmtool.errors import LlmtoolError, SettingError, UsageError
+from llmtool.errors import LlmtoolError, SettingError, UsageError, json_problem
 from llmtool.model_facts import new_token_limit, position_limit
 from llmtool.models import LoadedModel
 from llmtool.tasks import SEQ2SEQ_LM
@@ -147,7 +147,8 @@ def _prompts_in(lines: Iterable[tuple[int, str]], source: str) -> Iterator[str]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as err:
-            raise LlmtoolError(f"{source} line {n} is not valid JSON ({err.msg}); write one JSON object a line") from None
+            raise LlmtoolError(f"{source} line {n} is not valid JSON ({json_problem(err, with_line=False)}); write one "
+                               "JSON object a line") from None
         if not isinstance(record, dict) or not isinstance(record.get("prompt"), str):
             raise LlmtoolError(f'{source} line {n} has no string "prompt" field; write {{"prompt": "..."}} a line')
         yield record["prompt"]

@@ -84,8 +84,10 @@ def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its fun
         raise UsageError("--overwrite works on the file given with --output FILE")
     try:
         names = model or [models.default_generation_model()]
+        # --base-model is for the adapters among several models; given where none is one, loading refuses it.
+        bases = _bases(names, base_model)
         # Every model checked (files, config, tokenizer) before any is scored: a broken last one costs no work.
-        planned = [_plan(name, task, requested, trust_remote_code, base_model) for name in names]
+        planned = [_plan(name, task, requested, trust_remote_code, bases[name]) for name in names]
         sliding = [p for p in planned if p.task == CAUSAL_LM and "perplexity" in p.metrics]
         if (context or stride or windows != evaluation.SLIDING) and not sliding:
             raise UsageError("--context, --stride and --windows set the windows of a causal LM's perplexity, and no "
@@ -108,7 +110,7 @@ def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its fun
             _progress(f"evaluating {plan.name} ({plan.task}; {', '.join(plan.metrics)})"
                       + (f" [{number}/{len(planned)}]" if len(planned) > 1 else ""))
             lm = models.load_model(plan.name, task=task, verb="eval", device=device, dtype=dtype,
-                                   trust_remote_code=trust_remote_code, base_model=base_model)
+                                   trust_remote_code=trust_remote_code, base_model=bases[plan.name])
             try:
                 scored = evaluation.evaluate_loaded(lm, plan.metrics, rows, context=context, stride=stride,
                                                     batch_size=batch_size, max_new_tokens=max_new_tokens,
@@ -173,6 +175,15 @@ def _plan(name: str, task: str | None, requested: list[str], trust_remote_code: 
         raise UsageError(f"--metric {', '.join(misfits)} does not fit model '{name}', a {task} model; for it "
                          f"choose from: {', '.join(evaluation.metrics_for(task))}")
     return _Planned(name, task, metrics, position_limit(config))
+
+
+def _bases(names: list[str], base_model: str | None) -> dict[str, str | None]:
+    """The base model each name loads with: --base-model for adapters; all of them get it when none is an
+    adapter (so that loading names the misplaced option)."""
+    from llmtool import lora
+
+    adapters = {name for name in names if lora.is_adapter(name)}
+    return {name: base_model if name in adapters or not adapters else None for name in names}
 
 
 def _read_rows(data: str | None, roles: list[str], planned: list[_Planned],
