@@ -93,6 +93,7 @@ class Encoded:
     input_ids: list[int]
     labels: list[int]  # IGNORE where the loss does not count
     turns: list[tuple[int, int]]  # the (start, end) tokens of each assistant turn, its end token included
+    cut: bool = False  # later turns were cut off to fit a length
 
 
 def render(tokenizer, messages: list, add_generation_prompt: bool = False) -> str:
@@ -124,9 +125,10 @@ def has_generation_markers(tokenizer) -> bool:
     return "{% generation %}" in (tokenizer.chat_template or "").replace("{%-", "{%").replace("-%}", "%}")
 
 
-def encode(tokenizer, messages: list, train_on: str = "assistant") -> Encoded:
+def encode(tokenizer, messages: list, train_on: str = "assistant", max_length: int | None = None) -> Encoded | None:
     """A conversation's token ids and labels: the tokens of the turns `train_on` names keep their ids as labels,
-    every other token is IGNORE."""
+    every other token is IGNORE. Past `max_length` tokens it is cut after the last assistant turn that fits
+    (None when not even the first one fits)."""
     if has_generation_markers(tokenizer):
         out = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True,
                                             return_assistant_tokens_mask=True)
@@ -139,6 +141,12 @@ def encode(tokenizer, messages: list, train_on: str = "assistant") -> Encoded:
         turns = [[i for i, (a, b) in enumerate(out["offset_mapping"]) if b > start and a < end]
                  for start, end in spans]
         turns = [(t[0], t[-1] + 1) for t in turns if t]
+    cut = max_length is not None and len(ids) > max_length
+    if cut:
+        turns = [(start, end) for start, end in turns if end <= max_length]
+        if not turns:
+            return None
+        ids = ids[:turns[-1][1]]
     if train_on == "all":
         trained = [(0, len(ids))]
     elif train_on == "last_assistant":
@@ -148,7 +156,7 @@ def encode(tokenizer, messages: list, train_on: str = "assistant") -> Encoded:
     labels = [IGNORE] * len(ids)
     for start, end in trained:
         labels[start:end] = ids[start:end]
-    return Encoded(input_ids=ids, labels=labels, turns=turns)
+    return Encoded(input_ids=ids, labels=labels, turns=turns, cut=cut)
 
 
 def _runs(mask: list[int]) -> list[tuple[int, int]]:
@@ -187,3 +195,17 @@ def mask_problem(encoded: Encoded, end_id: int, train_on: str) -> str | None:
         if end_id not in encoded.labels[start:end]:
             return f"assistant turn {n}'s end token is not trained (the model would not learn to stop)"
     return None
+
+
+def marked(tokenizer, encoded: Encoded, start: str = "[[", end: str = "]]") -> str:
+    """The conversation as text, each run of trained tokens between `start` and `end`."""
+    pieces, run, trained = [], [], None
+    for token, label in zip([*encoded.input_ids, None], [*encoded.labels, None]):
+        now = label is not None and label != IGNORE
+        if run and (token is None or now != trained):
+            text = tokenizer.decode(run)
+            pieces.append(f"{start}{text}{end}" if trained else text)
+            run = []
+        run.append(token)
+        trained = now
+    return "".join(pieces)

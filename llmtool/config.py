@@ -17,7 +17,7 @@ from llmtool import data as data_lib
 from llmtool import scratch
 from llmtool.errors import UsageError
 from llmtool.model_facts import new_token_limit, position_limit
-from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM, TASKS
+from llmtool.tasks import CAUSAL_LM, CHAT, CLASSIFICATION, SEQ2SEQ_LM, TASKS
 
 Task = Literal[TASKS]  # Literal over the tuple: the same names as everywhere else
 
@@ -45,6 +45,7 @@ class ModelSection:
     trust_remote_code: bool = False
     new_head: bool = False  # accept a head the checkpoint lacks or whose labels differ (it starts untrained)
     base_model: Optional[str] = None  # when model.name is a LoRA adapter: its base (default: the one it records)
+    chat_template: Optional[str] = None  # task chat: chatml, zephyr or a Jinja file (default: the tokenizer's own)
     lora: Optional[LoraSection] = None  # train low-rank adapters on the frozen model instead of every weight
 
 
@@ -58,8 +59,12 @@ class DataSection:
     label_column: str = "label"
     source_column: str = "source"
     target_column: str = "target"
+    messages_column: str = "messages"  # chat: a list of {role, content} turns ...
+    prompt_column: str = "prompt"  # ... or one user turn and ...
+    completion_column: str = "completion"  # ... one assistant turn
+    train_on: Literal["assistant", "all", "last_assistant"] = "assistant"  # chat: the turns the loss counts
     prefix: str = ""  # seq2seq task prefix, e.g. "summarize: "
-    max_length: int = field(default=128, metadata=_range(1))  # truncation, in tokens (seq2seq: source)
+    max_length: int = field(default=128, metadata=_range(1))  # truncation, in tokens (seq2seq: source; chat: at turns)
     max_target_length: int = field(default=64, metadata=_range(1))
     packing: bool = False  # causal LM: concatenate texts into full blocks instead of padding
     block_size: int = field(default=128, metadata=_range(2))
@@ -364,9 +369,15 @@ def resume_conflicts(trained: dict, now: dict, prefix: str = "") -> list[tuple[s
 # ---------------------------------------------------------------- semantic checks
 
 
-def required_columns(recipe: Recipe) -> list[tuple[str, str]]:
-    """(recipe key, column name) of every column the recipe's task reads."""
+def required_columns(recipe: Recipe, available: list[str] | None = None) -> list[tuple[str, str]]:
+    """(recipe key, column name) of every column the recipe's task reads; a chat recipe reads its messages column,
+    or (when the data's `available` columns lack it but hold both) its prompt and completion columns."""
     data = recipe.data
+    if recipe.task == CHAT:
+        pair = [("data.prompt_column", data.prompt_column), ("data.completion_column", data.completion_column)]
+        if available is not None and data.messages_column not in available and all(c in available for _, c in pair):
+            return pair
+        return [("data.messages_column", data.messages_column)]
     if recipe.task == CLASSIFICATION:
         return [("data.text_column", data.text_column), ("data.label_column", data.label_column)]
     if recipe.task == SEQ2SEQ_LM:
@@ -390,7 +401,7 @@ def _check_data_file(key: str, spec: str, recipe: Recipe, errors: list[str]) -> 
     except data_lib.DataFileError as err:
         errors.append(f"{key}: '{spec}' {err}")
         return
-    for column_key, column in required_columns(recipe):
+    for column_key, column in required_columns(recipe, columns):
         if column not in columns:
             hint = difflib.get_close_matches(column, columns, n=1)
             errors.append(f"{column_key}: column '{column}' is not in '{spec}' (columns: {', '.join(columns)})"
@@ -400,7 +411,7 @@ def _check_data_file(key: str, spec: str, recipe: Recipe, errors: list[str]) -> 
 def _semantic_checks(recipe: Recipe, raw: dict, errors: list[str]) -> None:
     """finetune: the model section, then what every recipe verb checks."""
     if "task" not in raw:
-        errors.append("task: missing; set task: causal-lm, classification or seq2seq-lm")
+        errors.append("task: missing; set task: causal-lm, classification, seq2seq-lm or chat")
     model = recipe.model
     if model.name and model.config:
         errors.append("model: give model.name (pretrained) or model.config (from scratch), not both; "
@@ -435,6 +446,8 @@ def _data_and_train_checks(recipe, errors: list[str]) -> None:
     data, train = recipe.data, recipe.train
     if data.packing and recipe.task not in (None, CAUSAL_LM):
         errors.append("data.packing: only for task causal-lm")
+    if recipe.task != CHAT and getattr(recipe.model, "chat_template", None) is not None:
+        errors.append("model.chat_template: only for task chat")
     if data.train is None:
         errors.append("data.train: missing; give a data file (csv/json/jsonl/parquet/txt) or a Hub dataset name")
     elif recipe.task is not None and data_lib.is_local_data(data.train):
@@ -516,6 +529,8 @@ def _distill_checks(recipe: DistillRecipe, raw: dict, errors: list[str]) -> None
     """distill: teacher and student, then what every recipe verb checks."""
     if "task" not in raw:
         errors.append("task: missing; set task: causal-lm, classification or seq2seq-lm")
+    if recipe.task == CHAT:
+        errors.append("task: distill does not train chat models yet; distil with task causal-lm")
     if not recipe.teacher.name:
         errors.append("teacher.name: missing; give the trained model to distil (a directory or Hub id)")
     student = recipe.student

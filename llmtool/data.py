@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from llmtool import chat as chat_lib
 from llmtool.errors import LlmtoolError, json_problem
-from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM
+from llmtool.tasks import CAUSAL_LM, CHAT, CLASSIFICATION, SEQ2SEQ_LM
 
 DATA_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet",
                  ".txt": "text", ".text": "text"}
@@ -338,6 +339,14 @@ def label_set(train, validation, column: str, source: str) -> list[str]:
     return names
 
 
+def _report_cuts(dataset, name: str, max_length: int, notify: Callable[[str], None] | None) -> None:
+    cuts = column(dataset, "cut")
+    cut, dropped = cuts.count(1), cuts.count(2)
+    if notify is not None and (cut or dropped):
+        notify(f"{name} data: {cut} conversation{'s' * (cut != 1)} cut after the last assistant turn that fits "
+               f"data.max_length {max_length}, {dropped} dropped (not even their first assistant turn fits)")
+
+
 @dataclass
 class TokenizedData:
     train: Any  # datasets.Dataset with input_ids (+ labels), n_targets and length
@@ -347,11 +356,16 @@ class TokenizedData:
 def tokenize(task: str, tokenizer, train, validation=None, labels: list[str] | None = None, *,
              text: str = "text", label: str = "label", source: str = "source", target: str = "target",
              prefix: str = "", max_length: int = 128, max_target_length: int = 64, packing: bool = False,
-             block_size: int = 128) -> TokenizedData:
+             block_size: int = 128, conversation: tuple[str, str, str] = ("messages", "prompt", "completion"),
+             train_on: str = "assistant", notify: Callable[[str], None] | None = None) -> TokenizedData:
     """Tokenize per task with batched `datasets.map`; every row gets `length` (for batching) and `n_targets`
     (the loss terms it contributes, so a step's loss can be averaged over the whole global batch). `text`,
-    `label`, `source`, `target` name the columns; `labels` are the label names, in id order."""
+    `label`, `source`, `target` name the columns; `labels` are the label names, in id order. A chat row is a
+    conversation (`conversation`: its messages column, or its prompt and completion columns) rendered with the
+    tokenizer's template, `train_on` naming the turns that train, cut at a turn to `max_length` (`notify` is
+    told how many were cut or dropped); every row's mask is checked (chat.mask_problem)."""
     label_ids = {name: i for i, name in enumerate(labels or [])}
+    end_id = chat_lib.end_of_turn_id(tokenizer) if task == CHAT else None
 
     def classification(batch):
         enc = tokenizer(batch[text], truncation=True, max_length=max_length)
@@ -384,18 +398,47 @@ def tokenize(task: str, tokenizer, train, validation=None, labels: list[str] | N
         return {"input_ids": blocks, "attention_mask": [[1] * size for _ in blocks],
                 "n_targets": [size - 1] * len(blocks), "length": [size] * len(blocks)}
 
+    def conversations(batch, indices):
+        out: dict[str, list] = {"input_ids": [], "attention_mask": [], "labels": [], "n_targets": [], "length": [],
+                                "cut": []}
+        for j, i in enumerate(indices):
+            messages = chat_lib.as_messages({key: values[j] for key, values in batch.items()}, *conversation)
+            encoded = chat_lib.encode(tokenizer, messages, train_on, max_length)
+            if encoded is None:  # not even its first assistant turn fits: dropped (n_targets 0)
+                ids, labels_, cut = [], [], 2
+            else:
+                problem = chat_lib.mask_problem(encoded, end_id, train_on)
+                if problem:
+                    raise LlmtoolError(f"row {i + 1}: {problem}; see how rows render with --show-masks")
+                ids, labels_, cut = encoded.input_ids, encoded.labels, int(encoded.cut)
+            out["input_ids"].append(ids)
+            out["attention_mask"].append([1] * len(ids))
+            out["labels"].append(labels_)
+            out["n_targets"].append(sum(label != chat_lib.IGNORE for label in labels_[1:]))
+            out["length"].append(len(ids))
+            out["cut"].append(cut)
+        return out
+
     if task == CLASSIFICATION:
         fn = classification
     elif task == SEQ2SEQ_LM:
         fn = seq2seq
+    elif task == CHAT:
+        fn = conversations
     else:
         fn = packed if packing else causal
 
     def run(dataset, name):
         if dataset is None:
             return None
-        out = dataset.map(fn, batched=True, batch_size=1000, remove_columns=dataset.column_names,
-                          desc=f"tokenizing {name}")
+        try:
+            out = dataset.map(fn, batched=True, batch_size=1000, remove_columns=dataset.column_names,
+                              desc=f"tokenizing {name}", with_indices=task == CHAT)
+        except LlmtoolError as err:
+            raise err.within(before=f"{name} data ") from None
+        if task == CHAT:
+            _report_cuts(out, name, max_length, notify)
+            out = out.remove_columns("cut")
         if 0 in column(out, "n_targets"):  # a filter leaves an index table that every batch read then goes through
             out = out.filter(lambda n: n > 0, input_columns="n_targets")
         if len(out) == 0:
@@ -496,9 +539,9 @@ class Collator:
         self.task = task
         self.tokenizer = tokenizer
         padding = "max_length" if pad_to else "longest"
-        if task == SEQ2SEQ_LM:
-            self.inner = DataCollatorForSeq2Seq(tokenizer, model=model, padding=padding, max_length=pad_to,
-                                                label_pad_token_id=-100)
+        if task in (SEQ2SEQ_LM, CHAT):  # labels of their own, padded with the loss's ignore index
+            self.inner = DataCollatorForSeq2Seq(tokenizer, model=model if task == SEQ2SEQ_LM else None,
+                                                padding=padding, max_length=pad_to, label_pad_token_id=-100)
         else:
             self.inner = DataCollatorWithPadding(tokenizer, padding=padding, max_length=pad_to)
 

@@ -14,10 +14,11 @@ from llmtool.errors import LlmtoolError, SettingError
 from llmtool.generation import GenerationSettings, generate_ids
 from llmtool.model_facts import position_limit
 from llmtool.models import LoadedModel
-from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM
+from llmtool.tasks import CAUSAL_LM, CAUSAL_TASKS, CHAT, CLASSIFICATION, SEQ2SEQ_LM
 
 # What finetune reports after each evaluation, per task (besides the loss).
-TASK_METRICS = {CLASSIFICATION: ("accuracy", "f1"), CAUSAL_LM: ("perplexity",), SEQ2SEQ_LM: ("exact_match",)}
+TASK_METRICS = {CLASSIFICATION: ("accuracy", "f1"), CAUSAL_LM: ("perplexity",), SEQ2SEQ_LM: ("exact_match",),
+                CHAT: ("perplexity",)}  # chat: of the trained (assistant) tokens
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1")
 GENERATION_METRICS = ("exact_match", "rouge", "bleu")
 # What a model can be evaluated on, by task (`llmtool eval`), and what it gets when no metric is named.
@@ -43,8 +44,8 @@ def loss_and_logits(task: str, model, batch: dict):
     logits = model(**inputs).logits
     if task == CLASSIFICATION:
         return F.cross_entropy(logits.float(), labels, reduction="sum"), logits
-    scored = logits[:, :-1] if task == CAUSAL_LM else logits
-    targets = labels[:, 1:] if task == CAUSAL_LM else labels
+    scored = logits[:, :-1] if task in CAUSAL_TASKS else logits
+    targets = labels[:, 1:] if task in CAUSAL_TASKS else labels
     loss = F.cross_entropy(scored.float().reshape(-1, scored.size(-1)), targets.reshape(-1), ignore_index=-100,
                            reduction="sum")
     return loss, logits
@@ -138,7 +139,7 @@ def evaluate_model(task: str, model, tokenizer, dataset, collator, batch_size: i
     if task == CLASSIFICATION:
         results.update(classification_scores(gather_object(predictions), gather_object(references),
                                               TASK_METRICS[task]))
-    elif task == CAUSAL_LM:
+    elif task in CAUSAL_TASKS:
         results["perplexity"] = math.exp(min(loss_value, 50.0))
     else:
         rows = dataset.select_columns(["input_ids", "labels"])[mine] if mine else {"input_ids": [], "labels": []}

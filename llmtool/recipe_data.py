@@ -5,12 +5,14 @@ the task. Each reads only the recipe's `task`, `data` section and seed."""
 from __future__ import annotations
 
 from contextlib import nullcontext
+from pathlib import Path
 
+from llmtool import chat
 from llmtool import config as config_lib
 from llmtool import data as data_lib
-from llmtool.errors import LlmtoolError
+from llmtool.errors import LlmtoolError, UsageError
 from llmtool.model_facts import label_names
-from llmtool.tasks import CLASSIFICATION
+from llmtool.tasks import CHAT, CLASSIFICATION
 
 
 def load_data(recipe, accelerator=None, notify=None):
@@ -18,13 +20,25 @@ def load_data(recipe, accelerator=None, notify=None):
     caches) first and the others then read its cache. `notify` is told of dropped rows, on the main process."""
     data = recipe.data
     main = accelerator is None or accelerator.is_main_process
+    columns = config_lib.required_columns(recipe, _local_columns(data.train))
+    # Columns kept as they are, not made text: a classifier's labels, a conversation's list of turns.
+    keep = {CLASSIFICATION: data.label_column, CHAT: data.messages_column}.get(recipe.task)
     with _main_process_first(accelerator):
         return data_lib.load_splits(
-            data.train, data.validation, columns=config_lib.required_columns(recipe),
-            labels=data.label_column if recipe.task == CLASSIFICATION else None, hub_config=data.hub_config,
+            data.train, data.validation, columns=columns, labels=keep, hub_config=data.hub_config,
             validation_split=data.validation_split, seed=recipe.train.seed, max_train=data.max_train_samples,
             max_eval=data.max_eval_samples, drop_empty=data.drop_empty, drop_option="data.drop_empty=true",
             notify=notify if main else None)
+
+
+def _local_columns(spec: str | None) -> list[str] | None:
+    """The columns of a local data file (None for a Hub dataset, or where they cannot be read: loading says why)."""
+    if spec is None or not data_lib.is_local_data(spec):
+        return None
+    try:
+        return data_lib.file_columns(Path(spec).expanduser())
+    except data_lib.DataFileError:
+        return None
 
 
 def labels(recipe, train_rows, validation_rows) -> list[str] | None:
@@ -48,16 +62,40 @@ def saved_label_order(config, labels: list[str], model_name: str, new_head: bool
                        "relabel the data, or set model.new_head: true to train a new head for these labels")
 
 
-def tokenize(recipe, tokenizer, train_rows, validation_rows, labels, accelerator=None):
+def tokenize(recipe, tokenizer, train_rows, validation_rows, labels, accelerator=None, notify=None):
     """The rows tokenized for the recipe's task (see data.tokenize); with an accelerator, the main process first
-    (the others read its cache)."""
+    (the others read its cache). `notify` is told of conversations cut or dropped to fit."""
     data = recipe.data
     with _main_process_first(accelerator):
         return data_lib.tokenize(
             recipe.task, tokenizer, train_rows, validation_rows, labels, text=data.text_column,
             label=data.label_column, source=data.source_column, target=data.target_column, prefix=data.prefix,
             max_length=data.max_length, max_target_length=data.max_target_length, packing=data.packing,
-            block_size=data.block_size)
+            block_size=data.block_size, conversation=_conversation_columns(recipe), train_on=data.train_on,
+            notify=notify)
+
+
+def _conversation_columns(recipe) -> tuple[str, str, str]:
+    data = recipe.data
+    return data.messages_column, data.prompt_column, data.completion_column
+
+
+def conversation(recipe, row: dict) -> list:
+    """A chat recipe's data row as its list of turns."""
+    return chat.as_messages(row, *_conversation_columns(recipe))
+
+
+def check_conversations(recipe, train_rows, validation_rows) -> None:
+    """Every conversation of a chat recipe has the shape of one (chat.conversation_problem), checked before any
+    model loads; the first bad row is named."""
+    if recipe.task != CHAT:
+        return
+    for name, spec, rows in (("training", recipe.data.train, train_rows),
+                             ("validation", recipe.data.validation or recipe.data.train, validation_rows)):
+        for n, row in enumerate(rows or [], start=1):
+            problem = chat.conversation_problem(conversation(recipe, row))
+            if problem:
+                raise UsageError(f"{name} data '{spec}' row {n}: {problem}")
 
 
 def _main_process_first(accelerator):

@@ -4,4 +4,11 @@ scored by task, recipes and commands name them."""
 CAUSAL_LM = "causal-lm"
 SEQ2SEQ_LM = "seq2seq-lm"
 CLASSIFICATION = "classification"
-TASKS = (CAUSAL_LM, SEQ2SEQ_LM, CLASSIFICATION)
+CHAT = "chat"  # a causal LM trained on conversations: the loss on the assistant's turns
+TASKS = (CAUSAL_LM, SEQ2SEQ_LM, CLASSIFICATION, CHAT)
+CAUSAL_TASKS = (CAUSAL_LM, CHAT)  # decoder-only models, scored on each next token
+
+
+def model_task(task: str) -> str:
+    """The task whose model (Auto class, head, adapter type) a recipe task trains."""
+    return CAUSAL_LM if task == CHAT else task

@@ -73,10 +73,12 @@ class RichProgress:
             TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=False,
         )
         self.task = None
+        self.running = False
         return self
 
     def start(self, total_steps: int, done_steps: int) -> None:
         self.bar.start()
+        self.running = True
         self.task = self.bar.add_task("train", total=total_steps, completed=done_steps, loss="-", lr="-", tps="-")
 
     def step(self, step: int, loss: float | None, lr: float, tokens_per_second: float) -> None:
@@ -87,9 +89,11 @@ class RichProgress:
         self.bar.console.print(text, markup=False, highlight=False)
 
     def stop(self) -> None:
-        self.bar.stop()
+        if self.running:  # rich's stop prints a blank line off a terminal, even for a bar never shown
+            self.bar.stop()
+            self.running = False
 
     def __exit__(self, exc_type, *exc) -> None:
         if exc_type is not None:  # the error line should stand alone, not under a half-finished bar
             self.bar.live.transient = True
-        self.bar.stop()
+        self.stop()

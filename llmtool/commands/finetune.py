@@ -21,8 +21,9 @@ def finetune(
     overwrite: OverwriteOption = False,
     output_dir: Annotated[Optional[str], typer.Option("--output-dir", "-o", help="Where to write the model (default: the recipe's output_dir, else runs/RECIPE-NAME).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result (output dir, steps, losses, metrics) as JSON.")] = False,
+    show_masks: Annotated[Optional[int], typer.Option("--show-masks", metavar="N", min=1, help="Chat: print the first N training conversations as rendered, trained tokens in [[ ]]; train nothing.", show_default=False)] = None,
 ) -> None:
-    """Fine-tune a model (or pretrain one from scratch) as a recipe describes: causal LM, classification or seq2seq.
+    """Fine-tune a model (or pretrain one from scratch) as a recipe describes: causal LM, classification, seq2seq or chat.
 
     The recipe is checked before anything loads: unknown keys, wrong types, bad values, missing files and columns are reported together. Training writes checkpoints atomically (train.save_every), metrics.csv, TensorBoard events and loss.png, then the final model, tokenizer and resolved recipe, loadable with transformers.pipeline(). The same command runs on many devices under accelerate launch or torchrun.
 
@@ -36,10 +37,19 @@ def finetune(
 
       llmtool finetune recipes/sentiment.yaml --resume
 
+      llmtool finetune recipes/chat-gpt2.yaml --show-masks 3
+
       accelerate launch -m llmtool finetune recipes/causal-lm.yaml
     """
     from llmtool import finetuning
     from llmtool.commands._recipe_run import print_summary, run_recipe, summary
+
+    if show_masks is not None:
+        from llmtool import config
+
+        resolved = config.load_recipe(recipe, overrides or [], output_dir=output_dir, verb="finetune")
+        typer.echo("\n\n".join(finetuning.show_masks(resolved, show_masks)))
+        return
 
     result = run_recipe("finetune", recipe, overrides or [], output_dir, dry_run,
                         lambda resolved, progress: finetuning.finetune(resolved, overwrite=overwrite, resume=resume,
