@@ -446,7 +446,7 @@ def _data_and_train_checks(recipe, errors: list[str]) -> None:
     data, train = recipe.data, recipe.train
     if data.packing and recipe.task not in (None, CAUSAL_LM):
         errors.append("data.packing: only for task causal-lm")
-    if recipe.task != CHAT and getattr(recipe.model, "chat_template", None) is not None:
+    if recipe.task != CHAT and getattr(getattr(recipe, "model", None), "chat_template", None) is not None:
         errors.append("model.chat_template: only for task chat")
     if data.train is None:
         errors.append("data.train: missing; give a data file (csv/json/jsonl/parquet/txt) or a Hub dataset name")

@@ -6,6 +6,8 @@ import yaml
 from llmtool import config
 from llmtool.errors import UsageError
 
+from llmtool.tasks import TASKS
+
 from conftest import ROOT
 
 RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
@@ -33,13 +35,13 @@ def test_every_shipped_recipe_validates_and_shows_its_command(in_repo, path):
     verb = recipe_verb(path)
     assert verb in RECIPE_LOADERS, f"{path.name}: no loader for verb '{verb}'"
     recipe = RECIPE_LOADERS[verb](path.relative_to(ROOT))
-    assert recipe.task in ("causal-lm", "classification", "seq2seq-lm")
+    assert recipe.task in TASKS
     assert recipe.output_dir
 
 
 def test_there_are_recipes_for_each_task(in_repo):
     tasks = {config.load_recipe(p.relative_to(ROOT)).task for p in RECIPES if recipe_verb(p) == "finetune"}
-    assert tasks == {"causal-lm", "classification", "seq2seq-lm"}
+    assert tasks == set(TASKS)
     assert any(config.load_recipe(p.relative_to(ROOT)).model.config for p in RECIPES
                if recipe_verb(p) == "finetune")  # a from-scratch recipe
 

@@ -17,6 +17,8 @@ PINNED = {
     "seq2seq-lm": {"train_loss": 6.541467916711962, "eval_loss": 6.216624594142294, "exact_match": 0.0},
     "pretrain-gpt2": {"train_loss": 5.548260432417674, "eval_loss": 5.384612882980193,
                       "perplexity": 218.02568631481415},
+    # taken when chat fine-tuning arrived: the assistant's tokens of data/chat, ChatML markers added to the tiny GPT-2
+    "chat": {"train_loss": 6.2859091462232355, "eval_loss": 6.1617443328208115, "perplexity": 474.25461163211924},
     "lora-gpt2": {"train_loss": 6.40320730295709, "eval_loss": 6.40485279505084, "perplexity": 604.7727665813632},
     # moved (from 0.6931213835875193, 0.6952838599681854) when the tiny BERT's WordPiece vocabulary stopped varying
     "lora-sentiment": {"train_loss": 0.692904661099116, "eval_loss": 0.6950757503509521, "accuracy": 0.4375,
@@ -48,6 +50,9 @@ def recipe_overrides(name, tiny_models):
         return "pretrain-gpt2.yaml", ["model.config={model_type: gpt2, n_layer: 1, n_head: 2, n_embd: 32, "
                                       "n_positions: 64}", "model.vocab_size=300", "data.block_size=32",
                                       "train.save_every=null"]
+    if name == "chat":
+        return "chat-gpt2.yaml", [f"model.name={tiny_models('gpt2')}", "data.max_eval_samples=48",
+                                  "train.save_every=null"]
     if name == "lora-gpt2":
         return "lora-gpt2.yaml", [f"model.name={tiny_models('gpt2')}", "data.max_eval_samples=48",
                                   "train.save_every=null", "model.lora.merge=false"]
