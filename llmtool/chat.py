@@ -209,3 +209,31 @@ def marked(tokenizer, encoded: Encoded, start: str = "[[", end: str = "]]") -> s
         run.append(token)
         trained = now
     return "".join(pieces)
+
+
+# How far a conversation's logits may move when packed beside another before packing counts as leaking between
+# them: float32 round-off is ~1e-6 here; one conversation seeing another moves them by ~1e-1.
+PACKING_TOLERANCE = 1e-4
+
+
+def packing_leak(model) -> float | None:
+    """How much a conversation's logits change when another is packed before it (positions restarting, no
+    attention mask, as data packs them), on this model: None when they stay within PACKING_TOLERANCE."""
+    import torch
+
+    vocabulary = model.get_input_embeddings().weight.shape[0]
+    generator = torch.Generator().manual_seed(0)
+    first, second = (torch.randint(vocabulary, (1, n), generator=generator) for n in (5, 7))
+    positions = torch.cat([torch.arange(5), torch.arange(7)])[None]
+    device = next(model.parameters()).device
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            packed = model(input_ids=torch.cat([first, second], 1).to(device), position_ids=positions.to(device),
+                           use_cache=False).logits[0, 5:]
+            alone = model(input_ids=second.to(device), use_cache=False).logits[0]
+    finally:
+        model.train(training)
+    leak = (packed.float() - alone.float()).abs().max().item()
+    return leak if leak > PACKING_TOLERANCE else None

@@ -66,7 +66,7 @@ class DataSection:
     prefix: str = ""  # seq2seq task prefix, e.g. "summarize: "
     max_length: int = field(default=128, metadata=_range(1))  # truncation, in tokens (seq2seq: source; chat: at turns)
     max_target_length: int = field(default=64, metadata=_range(1))
-    packing: bool = False  # causal LM: concatenate texts into full blocks instead of padding
+    packing: bool = False  # causal LM: texts joined into full blocks; chat: conversations kept apart in max_length rows
     block_size: int = field(default=128, metadata=_range(2))
     group_by_length: bool = True  # batches of similar length: less padding
     pad_to_max_length: bool = False  # pad every batch to max_length (slower; for comparison)
@@ -444,8 +444,8 @@ def _semantic_checks(recipe: Recipe, raw: dict, errors: list[str]) -> None:
 def _data_and_train_checks(recipe, errors: list[str]) -> None:
     """The data and train sections, the same for every recipe verb."""
     data, train = recipe.data, recipe.train
-    if data.packing and recipe.task not in (None, CAUSAL_LM):
-        errors.append("data.packing: only for task causal-lm")
+    if data.packing and recipe.task not in (None, CAUSAL_LM, CHAT):
+        errors.append("data.packing: only for tasks causal-lm and chat")
     if recipe.task != CHAT and getattr(getattr(recipe, "model", None), "chat_template", None) is not None:
         errors.append("model.chat_template: only for task chat")
     if data.train is None:
@@ -466,7 +466,8 @@ def check_lengths_fit(recipe: Recipe, limit: int | None, where: str) -> list[str
     if limit is None:
         return []
     data = recipe.data
-    key, value = ("data.block_size", data.block_size) if data.packing else ("data.max_length", data.max_length)
+    blocks = data.packing and recipe.task != CHAT  # a chat recipe packs into rows of data.max_length
+    key, value = ("data.block_size", data.block_size) if blocks else ("data.max_length", data.max_length)
     if value > limit:
         return [f"{key}: {value} is past the {limit} positions of {where}; set it to {limit} or less"]
     return []

@@ -339,6 +339,38 @@ def label_set(train, validation, column: str, source: str) -> list[str]:
     return names
 
 
+def _pack_conversations(batch, size: int) -> dict:
+    """Tokenized conversations packed into rows of at most `size` tokens (first fit, longest first), each keeping
+    to itself: its positions restart at 0, which is how transformers' attention masks tell packed sequences apart
+    (no attention mask is passed), and its first token is not a target (it would be predicted from the one
+    before, another conversation's)."""
+    order = sorted(range(len(batch["input_ids"])), key=lambda i: (-len(batch["input_ids"][i]), i))
+    bins: list[list[int]] = []
+    room: list[int] = []
+    for i in order:
+        n = len(batch["input_ids"][i])
+        fit = next((b for b, left in enumerate(room) if left >= n), None)
+        if fit is None:
+            bins.append([i])
+            room.append(size - n)
+        else:
+            bins[fit].append(i)
+            room[fit] -= n
+    out: dict[str, list] = {"input_ids": [], "labels": [], "position_ids": [], "n_targets": [], "length": []}
+    for members in bins:
+        ids, labels, positions = [], [], []
+        for i in members:
+            ids += batch["input_ids"][i]
+            labels += [chat_lib.IGNORE] + batch["labels"][i][1:]
+            positions += list(range(len(batch["input_ids"][i])))
+        out["input_ids"].append(ids)
+        out["labels"].append(labels)
+        out["position_ids"].append(positions)
+        out["n_targets"].append(sum(label != chat_lib.IGNORE for label in labels[1:]))
+        out["length"].append(len(ids))
+    return out
+
+
 def _report_cuts(dataset, name: str, max_length: int, notify: Callable[[str], None] | None) -> None:
     cuts = column(dataset, "cut")
     cut, dropped = cuts.count(1), cuts.count(2)
@@ -439,6 +471,10 @@ def tokenize(task: str, tokenizer, train, validation=None, labels: list[str] | N
         if task == CHAT:
             _report_cuts(out, name, max_length, notify)
             out = out.remove_columns("cut")
+            if packing:
+                out = out.filter(lambda n: n > 0, input_columns="n_targets")
+                out = out.map(_pack_conversations, batched=True, batch_size=None, fn_kwargs={"size": max_length},
+                              remove_columns=out.column_names, desc=f"packing {name}")
         if 0 in column(out, "n_targets"):  # a filter leaves an index table that every batch read then goes through
             out = out.filter(lambda n: n > 0, input_columns="n_targets")
         if len(out) == 0:
@@ -538,6 +574,7 @@ class Collator:
 
         self.task = task
         self.tokenizer = tokenizer
+        self.pad_to = pad_to
         padding = "max_length" if pad_to else "longest"
         if task in (SEQ2SEQ_LM, CHAT):  # labels of their own, padded with the loss's ignore index
             self.inner = DataCollatorForSeq2Seq(tokenizer, model=model if task == SEQ2SEQ_LM else None,
@@ -548,9 +585,28 @@ class Collator:
     def __call__(self, inputs, indices: list[int]) -> dict:
         """The rows at `indices` of a `model_inputs` dataset (one Arrow take for all), padded into tensors."""
         columns = inputs[indices]
+        if "position_ids" in columns:
+            return self._packed(columns)
         rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
         batch = self.inner(rows)
         if self.task == CAUSAL_LM:  # labels are the inputs; padding never counts in the loss
             batch["labels"] = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
         return batch
+
+    def _packed(self, columns: dict) -> dict:
+        """Packed conversations (see _pack_conversations), padded at the end with positions that start a
+        sequence of their own and labels the loss skips; no attention mask, so that the positions set it."""
+        import torch
+        from transformers import BatchEncoding
+
+        width = self.pad_to or max(len(ids) for ids in columns["input_ids"])
+
+        def padded(rows, fill, positions=False):
+            return torch.tensor([row + (list(range(width - len(row))) if positions else [fill] * (width - len(row)))
+                                 for row in rows])
+
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0  # never a target
+        return BatchEncoding({"input_ids": padded(columns["input_ids"], pad),
+                              "labels": padded(columns["labels"], -100),
+                              "position_ids": padded(columns["position_ids"], 0, positions=True)})
 

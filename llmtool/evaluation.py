@@ -40,6 +40,8 @@ def loss_and_logits(task: str, model, batch: dict):
     import torch.nn.functional as F
 
     inputs = {k: v for k, v in batch.items() if k != "labels"}
+    if "position_ids" in inputs:  # packed conversations: with a KV cache, transformers would not keep them apart
+        inputs["use_cache"] = False
     labels = batch["labels"]
     logits = model(**inputs).logits
     if task == CLASSIFICATION:

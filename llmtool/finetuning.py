@@ -129,6 +129,11 @@ def _tokenizer_and_model(recipe: Recipe, run: training.Run, train_rows, labels: 
     data_lib.pad_on_the_right(tokenizer, model)
     if recipe.task == CHAT:
         _chat_template(recipe, tokenizer, model)
+        leak = chat.packing_leak(model) if recipe.data.packing else None
+        if leak is not None:
+            raise UsageError(f"data.packing: this model's attention ({type(model).__name__}, "
+                             f"{model.config._attn_implementation}) lets packed conversations see each other (their "
+                             f"logits move by {leak:.2g}); set data.packing: false")
     if lora_settings is not None:
         model = lora.apply(model, lora_settings, model_task(recipe.task))
         if checkpoint is not None:

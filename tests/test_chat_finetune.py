@@ -159,3 +159,53 @@ def test_a_row_with_nothing_trained_or_a_template_that_fails_is_refused(user_cli
 def test_chat_recipe_keys_are_for_chat(tiny_gpt2, tmp_path):
     with pytest.raises(UsageError, match="model.chat_template: only for task chat"):
         config.load_recipe(ROOT / "recipes" / "sentiment.yaml", ["model.chat_template=chatml"])
+
+
+def test_packed_conversations_score_as_they_do_alone(tiny_gpt2, tmp_path):
+    """Packing changes speed, not numbers: every conversation's logits in a packed row equal its logits alone
+    (1e-5), and the summed loss over the data is the same packed and padded."""
+    import torch
+
+    from llmtool import data, evaluation, recipe_data
+
+    lm = models.load_model(str(tiny_gpt2), device="cpu")
+    tokenizer, model = lm.tokenizer, lm.model.eval()
+    data.pad_on_the_right(tokenizer, model)  # as a run sets it
+    chat.use_template(tokenizer, "zephyr")
+    tokenized = {}
+    for packing in (False, True):
+        path, overrides = chat_recipe(tmp_path, tiny_gpt2, conversations(40), "data.max_length=128",
+                                      f"data.packing={str(packing).lower()}")
+        recipe = config.load_recipe(path, overrides)
+        rows, _ = recipe_data.load_data(recipe)
+        tokenized[packing] = recipe_data.tokenize(recipe, tokenizer, rows, None, None).train
+    packed, alone = tokenized[True], tokenized[False]
+    assert len(packed) < len(alone) and sum(packed["n_targets"]) == sum(alone["n_targets"])
+
+    collator = data.Collator("chat", tokenizer)
+    totals = {}
+    for packing, rows in tokenized.items():
+        inputs = data.model_inputs(rows)
+        with torch.no_grad():
+            totals[packing] = sum(evaluation.loss_and_logits("chat", model, collator(inputs, [i]))[0].item()
+                                  for i in range(len(rows)))
+    assert totals[True] == pytest.approx(totals[False], rel=1e-5)
+
+    row = next(i for i, positions in enumerate(packed["position_ids"]) if positions.count(0) > 1)
+    batch = collator(data.model_inputs(packed), [row])
+    with torch.no_grad():
+        logits = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits[0]
+        starts = [i for i, p in enumerate(packed["position_ids"][row]) if p == 0] + [len(packed["input_ids"][row])]
+        for start, end in zip(starts, starts[1:]):
+            by_itself = model(input_ids=batch["input_ids"][:, start:end]).logits[0]
+            assert torch.allclose(logits[start:end], by_itself, atol=1e-5)
+
+
+def test_packing_is_refused_for_a_model_that_lets_conversations_see_each_other(user_cli, tiny_gpt2, tmp_path,
+                                                                               monkeypatch):
+    monkeypatch.setattr(chat, "PACKING_TOLERANCE", -1.0)  # as if every model leaked
+    path, overrides = chat_recipe(tmp_path, tiny_gpt2, None, "data.packing=true")
+    result = user_cli("finetune", path, *overrides)
+    assert result.exit_code == 2
+    assert "data.packing: this model's attention (GPT2LMHeadModel" in result.output
+    assert not (tmp_path / "run").exists()
