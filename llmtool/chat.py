@@ -77,6 +77,17 @@ def conversation_problem(messages) -> str | None:
     return None
 
 
+def prompt_problem(messages) -> str | None:
+    """What is wrong with a conversation that a model is to answer (`llmtool chat`): its turns' shape, as
+    `conversation_problem` checks it, and a user turn last; or None."""
+    if not isinstance(messages, list) or not messages:
+        return conversation_problem(messages)
+    problem = conversation_problem([*messages, {"role": ASSISTANT, "content": ""}])  # the reply to come
+    if problem is None and messages[-1]["role"] != "user":
+        return f"its last turn is the {messages[-1]['role']}'s; end with the user turn to be answered"
+    return problem
+
+
 def _kind(value) -> str:
     return type(value).__name__ if value is not None else "null"
 

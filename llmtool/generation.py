@@ -41,6 +41,7 @@ class GenerationSettings:
     seed: int | None = None
     batch_size: int = 8
     block_words: list[str] = field(default_factory=list)
+    stop_token_ids: list[int] = field(default_factory=list)  # tokens that end a generation as its end token does
 
     @property
     def sampling(self) -> bool:
@@ -225,10 +226,15 @@ def bad_words_ids(tokenizer, words: list[str]) -> list[list[int]]:
     return [list(s) for s in sorted(sequences)]
 
 
-def _generation_kwargs(settings: GenerationSettings, tokenizer) -> dict:
+def _generation_kwargs(settings: GenerationSettings, tokenizer, model_end: int | list[int] | None = None) -> dict:
     """model.generate's settings. It always decodes greedily here: a sampled run draws its tokens in
-    `_SeededSampler`, the last of its logits processors, and the returned sequences come as rows of their own."""
+    `_SeededSampler`, the last of its logits processors, and the returned sequences come as rows of their own.
+    `model_end` is the end token (or tokens) of the model's generation config, which stop tokens add to."""
     kwargs = {"do_sample": False, "num_return_sequences": 1, "pad_token_id": tokenizer.pad_token_id}
+    if settings.stop_token_ids:  # a chat template's end of turn: the row is done there, as at the end token
+        ends = model_end if isinstance(model_end, list) else [model_end]
+        kwargs["eos_token_id"] = list(dict.fromkeys(t for t in (*ends, tokenizer.eos_token_id, *settings.stop_token_ids)
+                                                    if t is not None))
     if settings.repetition_penalty is not None:
         kwargs["repetition_penalty"] = settings.repetition_penalty
     if settings.no_repeat_ngram_size is not None:
@@ -444,8 +450,9 @@ class _Decoder:
         self.seed = (settings.seed if settings.seed is not None else draw_seed()) if settings.sampling else None
         self.warpers = _sampling_warpers(settings) if settings.sampling else []
         tokenizer = lm.tokenizer
-        self.kwargs = _generation_kwargs(settings, tokenizer)
-        self.stop_ids = {t for t in (tokenizer.eos_token_id, tokenizer.pad_token_id) if t is not None}
+        self.kwargs = _generation_kwargs(settings, tokenizer, lm.model.generation_config.eos_token_id)
+        self.stop_ids = {t for t in (tokenizer.eos_token_id, tokenizer.pad_token_id, *settings.stop_token_ids)
+                         if t is not None}
         self.limit = shared_positions(lm)
         self.size_cache = compiled and _supports_max_cache_len()
         if compiled:
@@ -487,16 +494,18 @@ class _Decoder:
                           for j, i in enumerate(batch)]
 
 
-def generate_ids(lm: LoadedModel, encoded: list[list[int]], settings: GenerationSettings) -> list[list[list[int]]]:
+def generate_ids(lm: LoadedModel, encoded: list[list[int]], settings: GenerationSettings,
+                 streamer=None) -> list[list[list[int]]]:
     """New token ids for every tokenized prompt (a list per returned sequence), in prompt order, all batches
-    planned at once (the evaluation of seq2seq models uses it).
+    planned at once (the evaluation of seq2seq models uses it; chat, on a prompt its template has rendered, with
+    a `streamer` that prints the reply as it comes).
 
     Each prompt gets exactly the tokens it would get alone (greedy decoding is per-prefix, sampling draws from a
     stream of the prompt's own, and batch outputs are cut to each prompt's own budget), so batching changes speed,
     not text.
     """
-    settings.validate(len(encoded))
-    decoder = _Decoder(lm, settings)
+    settings.validate(len(encoded), streaming=streamer is not None)
+    decoder = _Decoder(lm, settings, streamer=streamer)
     budgets = _token_budgets(lm, settings, [len(ids) for ids in encoded])
     outputs: list[list[list[int]]] = [[] for _ in encoded]
     for batch, new in decoder.batches(encoded, budgets):

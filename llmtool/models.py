@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 DTYPES = ("auto", "fp32", "fp16", "bf16")
 DEFAULT_GENERATION_MODEL = "gpt2"
-MODEL_ENV = "LLMTOOL_MODEL"  # the model of generate and eval when --model is not given
+MODEL_ENV = "LLMTOOL_MODEL"  # the model of generate, chat and eval when --model is not given
 
 # Encoder-only families: their natural head here is sequence classification, even though some of them
 # also register a (rarely used) causal-LM head with transformers.

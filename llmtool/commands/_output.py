@@ -21,6 +21,11 @@ def print_error(message: str) -> None:
     stderr_console().print(Text(f"Error: {message}", style="bold red"), soft_wrap=True)
 
 
+def note(text: str) -> None:
+    """A line for the user on stderr, as it is (never wrapped, never parsed as markup)."""
+    stderr_console().print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 def print_json(data) -> None:
     json.dump(data, sys.stdout, ensure_ascii=False, indent=2)  # in pieces: a large document is never one string
     sys.stdout.write("\n")

@@ -10,8 +10,11 @@ from typing import Annotated, Optional
 import typer
 
 from llmtool.commands._input import read_stdin
-from llmtool.commands._output import ResultsDisplay, drop_stdout
-from llmtool.commands.options import BaseModelOption, DeviceOption, DtypeOption, NewHeadOption, TrustRemoteCodeOption
+from llmtool.commands._output import ResultsDisplay, drop_stdout, note
+from llmtool.commands.options import (BaseModelOption, BlockDefaultOption, BlockWordsOption, DeviceOption,
+                                      DoSampleOption, DtypeOption, ModelOption, NewHeadOption,
+                                      RepetitionPenaltyOption, SeedOption, TemperatureOption, TopKOption, TopPOption,
+                                      TrustRemoteCodeOption)
 from llmtool.errors import Interrupted, LlmtoolError, UsageError
 from llmtool.models import MODEL_ENV
 
@@ -22,21 +25,21 @@ ENV_DEFAULTS = {"model": MODEL_ENV}
 def generate(
     prompts: Annotated[Optional[list[str]], typer.Argument(help="Prompts; or use --file, or pipe them on stdin.", show_default=False)] = None,
     file: Annotated[Optional[Path], typer.Option("--file", "-f", help="Prompts, one a line, or JSONL with a \"prompt\" field ('-' for stdin).")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Local model directory or Hub id. (default: $LLMTOOL_MODEL, else gpt2)", show_default=False)] = None,
+    model: ModelOption = None,
     task: Annotated[Optional[str], typer.Option(help="Override the task read from the config: causal-lm or seq2seq-lm.")] = None,
     max_new_tokens: Annotated[Optional[int], typer.Option(help="New tokens per prompt (takes precedence over --max-length).")] = None,
     max_length: Annotated[int, typer.Option(help="Total length, prompt included (encoder-decoder: output length).")] = 50,
     num_return_sequences: Annotated[int, typer.Option("--num-return-sequences", "-n", help="Sequences per prompt (needs sampling).")] = 1,
-    do_sample: Annotated[Optional[bool], typer.Option("--do-sample/--greedy", help="Sample, or decode greedily. (default: greedy, unless --temperature, --top-k or --top-p is given)", show_default=False)] = None,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature; a value other than 1 turns sampling on.")] = 1.0,
-    top_k: Annotated[Optional[int], typer.Option(help="Sample from the k most likely tokens.")] = None,
-    top_p: Annotated[Optional[float], typer.Option(help="Nucleus sampling: the smallest token set with this much probability, in (0, 1].")] = None,
-    repetition_penalty: Annotated[Optional[float], typer.Option(help="Penalise repeated tokens (1.0 = none; 1.2 is typical).")] = None,
+    do_sample: DoSampleOption = None,
+    temperature: TemperatureOption = 1.0,
+    top_k: TopKOption = None,
+    top_p: TopPOption = None,
+    repetition_penalty: RepetitionPenaltyOption = None,
     no_repeat_ngram_size: Annotated[Optional[int], typer.Option(help="Never repeat an n-gram of this size.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed: the same seed gives the same text.")] = None,
+    seed: SeedOption = None,
     batch_size: Annotated[int, typer.Option(help="Prompts per forward pass (sorted by length, left-padded).")] = 8,
-    block_words: Annotated[Optional[Path], typer.Option(help="File of words/phrases (one a line) that must never be generated.")] = None,
-    block_default: Annotated[bool, typer.Option("--block-default", help="Also block llmtool's shipped list of offensive words.")] = False,
+    block_words: BlockWordsOption = None,
+    block_default: BlockDefaultOption = False,
     stream: Annotated[bool, typer.Option(help="Print tokens as they are produced (one prompt).")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON: prompts, generations, token counts, timing.")] = False,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the results to this JSONL file (one --json record a prompt), each batch as it finishes.", show_default=False)] = None,
@@ -93,7 +96,7 @@ def generate(
         if results.kept == len(prompts_in):
             results.close()
             if not quiet:
-                _note(f"all {results.kept} prompts already have results in {output}; nothing to do")
+                note(f"all {results.kept} prompts already have results in {output}; nothing to do")
             return
 
     try:  # the output file stays claimed (locked) until it is closed, however the run ends
@@ -106,7 +109,7 @@ def generate(
         todo = len(prompts_in) - skip
         compiled = generation.use_compiled_decoder(lm, settings, todo, compile_decoder)
         if compiled and compile_decoder is None and not quiet:
-            _note(f"compiling the decoder (static KV cache) for these {generation.decoding_steps(todo, settings):,} "
+            note(f"compiling the decoder (static KV cache) for these {generation.decoding_steps(todo, settings):,} "
                   "decoding steps: the first batch waits for it; --no-compile turns it off")
         streamer = None
         if stream:
@@ -148,7 +151,7 @@ def generate(
     sink.finish(seconds)
     if results is not None and not quiet:
         rate = f", {sink.new_tokens / seconds:,.0f} tokens/s" if seconds else ""
-        _note(f"{sink.count} results written to {output} ({sink.new_tokens:,} new tokens{rate}"
+        note(f"{sink.count} results written to {output} ({sink.new_tokens:,} new tokens{rate}"
               f"{', compiled decoder' if compiled else ''})")
 
 
@@ -251,12 +254,6 @@ class _JsonSink(_Sink):
             "tokens_per_second": round(self.new_tokens / seconds, 2) if seconds else None,
             "compiled": self.compiled,
         }})
-
-
-def _note(text: str) -> None:
-    from llmtool.commands._output import stderr_console
-
-    stderr_console().print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def _prompt_source(prompts: list[str] | None, file: Path | None):
