@@ -209,3 +209,18 @@ def test_packing_is_refused_for_a_model_that_lets_conversations_see_each_other(u
     assert result.exit_code == 2
     assert "data.packing: this model's attention (GPT2LMHeadModel" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_a_resumed_chat_run_continues_exactly(tiny_gpt2, tmp_path):
+    """Stopped after step 4 (its checkpoint at 3), then resumed to step 6: the losses of one run of 6 steps."""
+    settings = ["train.scheduler=constant", "train.save_every=3", "train.log_every=1", "data.packing=true"]
+    path, overrides = chat_recipe(tmp_path, tiny_gpt2, conversations(64), *settings, "train.max_steps=6",
+                                  template="chatml")
+    finetuning.finetune(config.load_recipe(path, overrides))
+    whole = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    finetuning.finetune(config.load_recipe(path, [*settings, "train.max_steps=4", f"output_dir={tmp_path / 'part'}"]))
+    finetuning.finetune(config.load_recipe(path, [*settings, "train.max_steps=6", f"output_dir={tmp_path / 'part'}"]),
+                        resume=True)
+    part = (tmp_path / "part" / "metrics.csv").read_text().splitlines()
+    losses = [[row.split(",")[2] for row in rows[1:] if row.split(",")[2]] for rows in (whole, part)]
+    assert len(losses[0]) == 6 and losses[1] == losses[0]

@@ -166,3 +166,17 @@ def test_real_minilm_distils_into_three_layers(tmp_path):
     report = json.loads(result.stdout)["report"]
     assert report["teacher"]["accuracy"] > 0.85 and report["kept"] >= 0.95
     assert report["student"]["parameters"] < report["teacher"]["parameters"]
+
+
+def test_chat_packed_two_processes_match_one(tmp_path):
+    """Chat fine-tuning with packed conversations and ChatML markers added: 2 processes = 1."""
+    base = llmtool("finetune", "recipes/pretrain-gpt2.yaml", NO_DROPOUT_GPT2, "model.vocab_size=300",
+                   "data.block_size=32", "train.max_steps=4", "train.save_every=null", "data.validation_split=0",
+                   "-o", tmp_path / "base")
+    assert base.returncode == 0, base.stderr
+    common = ["recipes/chat-gpt2.yaml", f"model.name={tmp_path / 'base'}", "data.packing=true", "data.max_length=64",
+              "data.max_train_samples=400", "train.max_steps=6", "train.log_every=1", "train.save_every=null",
+              "data.validation=null", "train.lr=3e-3"]
+    one, two = one_and_two_processes(common, tmp_path, 29523)
+    assert len(one) == len(two) == 6 and one[-1] < one[0]
+    assert two == pytest.approx(one, rel=1e-4)
