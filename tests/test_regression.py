@@ -19,6 +19,7 @@ PINNED = {
                       "perplexity": 218.02568631481415},
     # taken when chat fine-tuning arrived: the assistant's tokens of data/chat, ChatML markers added to the tiny GPT-2
     "chat": {"train_loss": 6.2859091462232355, "eval_loss": 6.1617443328208115, "perplexity": 474.25461163211924},
+    "lora-chat": {"train_loss": 6.413821302373111, "eval_loss": 6.389075073673531, "perplexity": 595.3057110463899},
     "lora-gpt2": {"train_loss": 6.40320730295709, "eval_loss": 6.40485279505084, "perplexity": 604.7727665813632},
     # moved (from 0.6931213835875193, 0.6952838599681854) when the tiny BERT's WordPiece vocabulary stopped varying
     "lora-sentiment": {"train_loss": 0.692904661099116, "eval_loss": 0.6950757503509521, "accuracy": 0.4375,
@@ -53,6 +54,9 @@ def recipe_overrides(name, tiny_models):
     if name == "chat":
         return "chat-gpt2.yaml", [f"model.name={tiny_models('gpt2')}", "data.max_eval_samples=48",
                                   "train.save_every=null"]
+    if name == "lora-chat":
+        return "lora-chat-gpt2.yaml", [f"model.name={tiny_models('gpt2')}", "data.max_eval_samples=48",
+                                       "train.save_every=null"]
     if name == "lora-gpt2":
         return "lora-gpt2.yaml", [f"model.name={tiny_models('gpt2')}", "data.max_eval_samples=48",
                                   "train.save_every=null", "model.lora.merge=false"]
