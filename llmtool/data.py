@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -339,6 +340,31 @@ def label_set(train, validation, column: str, source: str) -> list[str]:
     return names
 
 
+def _conversations(batch, indices, *, tokenizer, columns: tuple[str, str, str], train_on: str, max_length: int,
+                   end_id: int) -> dict:
+    """data.tokenize for chat: each row's conversation encoded (chat.encode), cut to `max_length` at a turn
+    (`cut` 1) or dropped (`cut` 2, no targets), its mask checked (chat.mask_problem)."""
+    out: dict[str, list] = {"input_ids": [], "attention_mask": [], "labels": [], "n_targets": [], "length": [],
+                            "cut": []}
+    for j, i in enumerate(indices):
+        messages = chat_lib.as_messages({key: values[j] for key, values in batch.items()}, *columns)
+        encoded = chat_lib.encode(tokenizer, messages, train_on, max_length)
+        if encoded is None:
+            ids, labels, cut = [], [], 2
+        else:
+            problem = chat_lib.mask_problem(encoded, end_id, train_on)
+            if problem:
+                raise LlmtoolError(f"row {i + 1}: {problem}; see how rows render with --show-masks")
+            ids, labels, cut = encoded.input_ids, encoded.labels, int(encoded.cut)
+        out["input_ids"].append(ids)
+        out["attention_mask"].append([1] * len(ids))
+        out["labels"].append(labels)
+        out["n_targets"].append(sum(label != chat_lib.IGNORE for label in labels[1:]))
+        out["length"].append(len(ids))
+        out["cut"].append(cut)
+    return out
+
+
 def _pack_conversations(batch, size: int) -> dict:
     """Tokenized conversations packed into rows of at most `size` tokens (first fit, longest first), each keeping
     to itself: its positions restart at 0, which is how transformers' attention masks tell packed sequences apart
@@ -371,12 +397,29 @@ def _pack_conversations(batch, size: int) -> dict:
     return out
 
 
-def _report_cuts(dataset, name: str, max_length: int, notify: Callable[[str], None] | None) -> None:
+def _packed_blocks(batch, *, tokenizer, text: str, size: int) -> dict:
+    """Texts joined with EOS and cut into full blocks; the tail that does not fill a block is dropped."""
+    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    stream = [t for ids in tokenizer(batch[text])["input_ids"] for t in ids + eos]
+    blocks = [stream[i:i + size] for i in range(0, len(stream) - size + 1, size)]
+    return {"input_ids": blocks, "attention_mask": [[1] * size for _ in blocks],
+            "n_targets": [size - 1] * len(blocks), "length": [size] * len(blocks)}
+
+
+def _conversations_done(dataset, name: str, max_length: int, packing: bool, notify: Callable[[str], None] | None):
+    """Tokenized conversations after `_conversations`: the cut and dropped ones counted (to `notify`), and with
+    `packing`, packed into rows of `max_length` (`_pack_conversations`)."""
     cuts = column(dataset, "cut")
     cut, dropped = cuts.count(1), cuts.count(2)
     if notify is not None and (cut or dropped):
         notify(f"{name} data: {cut} conversation{'s' * (cut != 1)} cut after the last assistant turn that fits "
                f"data.max_length {max_length}, {dropped} dropped (not even their first assistant turn fits)")
+    dataset = dataset.remove_columns("cut")
+    if not packing:
+        return dataset
+    dataset = dataset.filter(lambda n: n > 0, input_columns="n_targets")
+    return dataset.map(_pack_conversations, batched=True, batch_size=None, fn_kwargs={"size": max_length},
+                       remove_columns=dataset.column_names, desc=f"packing {name}")
 
 
 @dataclass
@@ -391,13 +434,9 @@ def tokenize(task: str, tokenizer, train, validation=None, labels: list[str] | N
              block_size: int = 128, conversation: tuple[str, str, str] = ("messages", "prompt", "completion"),
              train_on: str = "assistant", notify: Callable[[str], None] | None = None) -> TokenizedData:
     """Tokenize per task with batched `datasets.map`; every row gets `length` (for batching) and `n_targets`
-    (the loss terms it contributes, so a step's loss can be averaged over the whole global batch). `text`,
-    `label`, `source`, `target` name the columns; `labels` are the label names, in id order. A chat row is a
-    conversation (`conversation`: its messages column, or its prompt and completion columns) rendered with the
-    tokenizer's template, `train_on` naming the turns that train, cut at a turn to `max_length` (`notify` is
-    told how many were cut or dropped); every row's mask is checked (chat.mask_problem)."""
+    (the loss terms it contributes, so a step's loss can be averaged over the whole global batch). `text`...
+    name the columns (chat's: `conversation`); `labels` are the label names, in id order (chat: `_conversations`)."""
     label_ids = {name: i for i, name in enumerate(labels or [])}
-    end_id = chat_lib.end_of_turn_id(tokenizer) if task == CHAT else None
 
     def classification(batch):
         enc = tokenizer(batch[text], truncation=True, max_length=max_length)
@@ -421,44 +460,15 @@ def tokenize(task: str, tokenizer, train, validation=None, labels: list[str] | N
         enc["length"] = [len(ids) for ids in enc["input_ids"]]
         return enc
 
-    def packed(batch):
-        """Texts joined with EOS and cut into full blocks; the tail that does not fill a block is dropped."""
-        eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-        stream = [t for ids in tokenizer(batch[text])["input_ids"] for t in ids + eos]
-        size = block_size
-        blocks = [stream[i:i + size] for i in range(0, len(stream) - size + 1, size)]
-        return {"input_ids": blocks, "attention_mask": [[1] * size for _ in blocks],
-                "n_targets": [size - 1] * len(blocks), "length": [size] * len(blocks)}
-
-    def conversations(batch, indices):
-        out: dict[str, list] = {"input_ids": [], "attention_mask": [], "labels": [], "n_targets": [], "length": [],
-                                "cut": []}
-        for j, i in enumerate(indices):
-            messages = chat_lib.as_messages({key: values[j] for key, values in batch.items()}, *conversation)
-            encoded = chat_lib.encode(tokenizer, messages, train_on, max_length)
-            if encoded is None:  # not even its first assistant turn fits: dropped (n_targets 0)
-                ids, labels_, cut = [], [], 2
-            else:
-                problem = chat_lib.mask_problem(encoded, end_id, train_on)
-                if problem:
-                    raise LlmtoolError(f"row {i + 1}: {problem}; see how rows render with --show-masks")
-                ids, labels_, cut = encoded.input_ids, encoded.labels, int(encoded.cut)
-            out["input_ids"].append(ids)
-            out["attention_mask"].append([1] * len(ids))
-            out["labels"].append(labels_)
-            out["n_targets"].append(sum(label != chat_lib.IGNORE for label in labels_[1:]))
-            out["length"].append(len(ids))
-            out["cut"].append(cut)
-        return out
-
     if task == CLASSIFICATION:
         fn = classification
     elif task == SEQ2SEQ_LM:
         fn = seq2seq
-    elif task == CHAT:
-        fn = conversations
+    elif task == CHAT:  # the end token is found (or the template refused) before any row
+        fn = functools.partial(_conversations, tokenizer=tokenizer, columns=conversation, train_on=train_on,
+                               max_length=max_length, end_id=chat_lib.end_of_turn_id(tokenizer))
     else:
-        fn = packed if packing else causal
+        fn = functools.partial(_packed_blocks, tokenizer=tokenizer, text=text, size=block_size) if packing else causal
 
     def run(dataset, name):
         if dataset is None:
@@ -468,13 +478,7 @@ def tokenize(task: str, tokenizer, train, validation=None, labels: list[str] | N
                               desc=f"tokenizing {name}", with_indices=task == CHAT)
         except LlmtoolError as err:
             raise err.within(before=f"{name} data ") from None
-        if task == CHAT:
-            _report_cuts(out, name, max_length, notify)
-            out = out.remove_columns("cut")
-            if packing:
-                out = out.filter(lambda n: n > 0, input_columns="n_targets")
-                out = out.map(_pack_conversations, batched=True, batch_size=None, fn_kwargs={"size": max_length},
-                              remove_columns=out.column_names, desc=f"packing {name}")
+        out = _conversations_done(out, name, max_length, packing, notify) if task == CHAT else out
         if 0 in column(out, "n_targets"):  # a filter leaves an index table that every batch read then goes through
             out = out.filter(lambda n: n > 0, input_columns="n_targets")
         if len(out) == 0:
