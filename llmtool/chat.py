@@ -40,10 +40,11 @@ def template_text(name: str) -> str:
         raise SettingError(f"{{chat_template}} '{name}' is not UTF-8 text (byte {err.start}); re-save it as UTF-8")
 
 
-def use_template(tokenizer, name: str | None) -> list[str]:
+def use_template(tokenizer, name: str | None, add_tokens: bool = True) -> list[str]:
     """Give `tokenizer` the template to render with: `name` (shipped or a file) when given, else its own. Returns
     the special tokens added for it (ChatML's markers, where the tokenizer lacks them): the model's embeddings must
-    grow to match."""
+    grow to match. Without `add_tokens` (a model run as it was trained, which never saw such tokens) a template
+    that needs them is refused."""
     if name is None:
         if not getattr(tokenizer, "chat_template", None):
             raise SettingError("this model's tokenizer has no chat template: name one with {chat_template} "
@@ -54,6 +55,10 @@ def use_template(tokenizer, name: str | None) -> list[str]:
     if "<|im_start|>" in source:
         vocabulary = tokenizer.get_vocab()
         added = [token for token in CHATML_TOKENS if token not in vocabulary]
+        if added and not add_tokens:
+            raise SettingError(f"{{chat_template}} {name} needs tokens this model's tokenizer lacks "
+                               f"({', '.join(added)}): the model never saw them; name a template it was trained "
+                               "with, or one that adds none (zephyr)")
         if added:
             tokenizer.add_special_tokens({"additional_special_tokens": added})
     tokenizer.chat_template = source
@@ -139,15 +144,15 @@ def has_generation_markers(tokenizer) -> bool:
 def encode(tokenizer, messages: list, train_on: str = "assistant", max_length: int | None = None) -> Encoded | None:
     """A conversation's token ids and labels: the tokens of the turns `train_on` names keep their ids as labels,
     every other token is IGNORE. Past `max_length` tokens it is cut after the last assistant turn that fits
-    (None when not even the first one fits)."""
+    (None when not even the first one fits); the tokenizer does not warn of its length."""
     if has_generation_markers(tokenizer):
         out = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True,
-                                            return_assistant_tokens_mask=True)
+                                            return_assistant_tokens_mask=True, tokenizer_kwargs={"verbose": False})
         ids, mask = list(out["input_ids"]), list(out["assistant_masks"])
         turns = _runs(mask)
     else:
         text, spans = _assistant_spans(tokenizer, messages)
-        out = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        out = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         ids = list(out["input_ids"])
         turns = [[i for i, (a, b) in enumerate(out["offset_mapping"]) if b > start and a < end]
                  for start, end in spans]

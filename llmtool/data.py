@@ -203,6 +203,11 @@ def clean_rows(dataset, columns: list[tuple[str, str]], source: str, drop_option
     return dataset, len(bad)
 
 
+# The roles whose cells load_inputs keeps as they are, not made text: a classifier's labels (ids or names), a
+# conversation's list of turns.
+KEPT_ROLES = ("label", "messages")
+
+
 def load_inputs(source: str, columns: dict[str, tuple[str, str]], stdin_text: str | None = None,
                 whole_text: bool = False):
     """Rows to run a model on, for the inference verbs: from a local file (.txt or any other extension: one text
@@ -260,7 +265,7 @@ def load_inputs(source: str, columns: dict[str, tuple[str, str]], stdin_text: st
     if len(dataset) == 0:
         raise LlmtoolError(f"{where} has no rows (it is empty)")
     dataset, _ = clean_rows(dataset, [(option, named[role]) for role, (option, _) in columns.items()], where,
-                            labels=tuple(column for role, column in named.items() if role == "label"))
+                            labels=tuple(column for role, column in named.items() if role in KEPT_ROLES))
     return dataset.rename_columns({column: role for role, column in named.items() if column != role})
 
 

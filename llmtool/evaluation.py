@@ -1,6 +1,7 @@
 """Evaluation that every verb shares: per-task loss and metrics over tokenized rows (finetune's validation, eval,
-distill), classification scores from predictions, generated answers scored against targets, and the perplexity
-of a text by a sliding window. Plain arguments in, plain numbers out; no recipe, no CLI."""
+distill), classification scores from predictions, generated answers scored against targets, chat models on
+conversations (their assistant turns' perplexity, their replies), and the perplexity of a text by a sliding
+window. Plain arguments in, plain numbers out; no recipe, no CLI."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import math
 import re
 from dataclasses import asdict, dataclass
 
-from llmtool import classification, metrics
+from llmtool import chat, classification, metrics
 from llmtool import data as data_lib
-from llmtool.errors import LlmtoolError, SettingError
+from llmtool.errors import LlmtoolError, SettingError, UsageError
 from llmtool.generation import GenerationSettings, generate_ids
 from llmtool.model_facts import position_limit
 from llmtool.models import LoadedModel
@@ -21,14 +22,18 @@ TASK_METRICS = {CLASSIFICATION: ("accuracy", "f1"), CAUSAL_LM: ("perplexity",), 
                 CHAT: ("perplexity",)}  # chat: of the trained (assistant) tokens
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1")
 GENERATION_METRICS = ("exact_match", "rouge", "bleu")
-# What a model can be evaluated on, by task (`llmtool eval`), and what it gets when no metric is named.
-EVAL_METRICS = {"perplexity": (CAUSAL_LM, SEQ2SEQ_LM), **{name: (CLASSIFICATION,) for name in CLASSIFICATION_METRICS},
-                **{name: (SEQ2SEQ_LM,) for name in GENERATION_METRICS}}
+# What a model can be evaluated on, by task (`llmtool eval`), and what it gets when no metric is named. A chat
+# evaluation is of a causal LM on conversations: perplexity of the assistant's turns, and its replies scored.
+EVAL_METRICS = {"perplexity": (CAUSAL_LM, SEQ2SEQ_LM, CHAT),
+                **{name: (CLASSIFICATION,) for name in CLASSIFICATION_METRICS},
+                **{name: (SEQ2SEQ_LM, CHAT) for name in GENERATION_METRICS}}
 DEFAULT_EVAL_METRICS = {CAUSAL_LM: ("perplexity",), CLASSIFICATION: ("accuracy", "f1"),
-                        SEQ2SEQ_LM: ("exact_match", "rouge")}
+                        SEQ2SEQ_LM: ("exact_match", "rouge"), CHAT: ("perplexity", "exact_match", "rouge")}
 # The columns of data each task reads: causal LMs a text, classifiers a text and its label, seq2seq a source
-# and its target.
-TASK_INPUTS = {CAUSAL_LM: ("text",), CLASSIFICATION: ("text", "label"), SEQ2SEQ_LM: ("source", "target")}
+# and its target, chat a conversation (or CHAT_EXCHANGE_INPUTS: a prompt and its completion, one exchange).
+TASK_INPUTS = {CAUSAL_LM: ("text",), CLASSIFICATION: ("text", "label"), SEQ2SEQ_LM: ("source", "target"),
+               CHAT: ("messages",)}
+CHAT_EXCHANGE_INPUTS = ("prompt", "completion")
 
 
 def metrics_for(task: str) -> list[str]:
@@ -452,6 +457,145 @@ def seq2seq_perplexity(model, tokenizer, sources: list[str], targets: list[str],
                    stride=None, windows=None, method="targets given sources")
 
 
+# ---------------------------------------------------------------- chat models on conversations
+
+
+def as_conversations(rows: dict[str, list]) -> list[list]:
+    """The conversations of a chat evaluation's rows: their "messages", else each prompt and completion as one
+    exchange (chat.as_messages); the first one of the wrong shape (chat.conversation_problem) is named by row."""
+    count = len(next(iter(rows.values())))
+    found = [chat.as_messages({role: values[n] for role, values in rows.items()}, "messages", *CHAT_EXCHANGE_INPUTS)
+             for n in range(count)]
+    for n, messages in enumerate(found, start=1):
+        problem = chat.conversation_problem(messages)
+        if problem:
+            raise UsageError(f"row {n}: {problem}")
+    return found
+
+
+def chat_end_id(tokenizer, template: str | None) -> int:
+    """Give `tokenizer` the template a chat evaluation renders with (`template`, else its own), and return the
+    token that ends an assistant's turn. A template that needs tokens the tokenizer lacks is refused: the model
+    never saw them."""
+    chat.use_template(tokenizer, template, add_tokens=False)
+    return chat.end_of_turn_id(tokenizer)
+
+
+@dataclass
+class FittedConversations:
+    conversations: list[list]  # each cut after its last assistant turn that fits the positions; dropped: left out
+    encoded: list[chat.Encoded]  # their tokens and labels, as `llmtool finetune` trains them (every assistant turn)
+    rendered: list[str]  # each whole conversation rendered, before any cut
+    cut: int = 0
+    dropped: int = 0  # not even their first assistant turn fits
+
+
+def fit_conversations(tokenizer, conversations: list[list], positions: int | None) -> FittedConversations:
+    """Conversations encoded as `llmtool finetune` encodes them with data.max_length at the model's positions:
+    one too long is cut after the last assistant turn that fits, one whose first assistant turn does not fit is
+    dropped (and counted)."""
+    fitted = FittedConversations([], [], [])
+    for whole in conversations:
+        encoded = chat.encode(tokenizer, whole, "assistant", positions)
+        if encoded is None:
+            fitted.dropped += 1
+            continue
+        messages = whole
+        if encoded.cut:
+            fitted.cut += 1
+            last = [i for i, turn in enumerate(whole) if turn["role"] == chat.ASSISTANT][len(encoded.turns) - 1]
+            messages = whole[:last + 1]
+        fitted.conversations.append(messages)
+        fitted.encoded.append(encoded)
+        fitted.rendered.append(chat.render(tokenizer, whole))
+    if not fitted.encoded:
+        raise LlmtoolError(f"no conversation fits the model's {positions} positions: not even the first assistant "
+                           "turn of any")
+    return fitted
+
+
+def chat_perplexity(model, tokenizer, fitted: FittedConversations, batch_size: int = 8,
+                    device=None) -> PerplexityReport:
+    """Perplexity of a causal LM on the assistant's turns of conversations (fit_conversations): the loss over
+    exactly the tokens (and labels) that `llmtool finetune` trains (chat.encode: each assistant turn, its end
+    token included), every such token weighing the same, so that it equals the perplexity finetune reports on the
+    same validation data. Bits per byte over those tokens' UTF-8 bytes (token_bytes). Conversations run in
+    length-sorted batches, padded on the right."""
+    import torch
+    import torch.nn.functional as F
+
+    device = device or next(model.parameters()).device
+    encoded = fitted.encoded
+    scored_bytes = 0
+    for text, one in zip(fitted.rendered, encoded):
+        _, sizes = token_bytes(tokenizer, text)  # the tokens of chat.encode, before any cut
+        scored_bytes += sum(size for size, label in zip(sizes[1:], one.labels[1:]) if label != chat.IGNORE)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    token_nll: list[torch.Tensor] = []
+    model.eval()
+    with torch.inference_mode():
+        for batch in data_lib.sorted_batches([len(one.input_ids) for one in encoded], batch_size):
+            width = max(len(encoded[i].input_ids) for i in batch)
+            input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+            attention = torch.zeros((len(batch), width), dtype=torch.long)
+            labels = torch.full((len(batch), width), chat.IGNORE, dtype=torch.long)
+            for row, i in enumerate(batch):
+                n = len(encoded[i].input_ids)
+                input_ids[row, :n] = torch.tensor(encoded[i].input_ids)
+                attention[row, :n] = 1
+                labels[row, :n] = torch.tensor(encoded[i].labels)
+            logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device),
+                           use_cache=False).logits[:, :-1].float()
+            targets = labels[:, 1:].reshape(-1).to(device)
+            losses = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets, ignore_index=chat.IGNORE,
+                                     reduction="none")
+            token_nll.append(losses[targets != chat.IGNORE].double().cpu())
+    return _report(torch.cat(token_nll), sum(len(one.input_ids) for one in encoded), scored_bytes, context=None,
+                   stride=None, windows=None, method="assistant turns")
+
+
+@dataclass
+class ChatReplies:
+    replies: list[str]  # the model's reply to what comes before each assistant turn, in order, stripped
+    references: list[str]  # each of those turns' content, stripped
+    unfinished: int  # replies that used their whole token budget without the end-of-turn token
+
+
+def chat_replies(lm, conversations: list[list], end_id: int, max_new_tokens: int,
+                 batch_size: int = 8) -> ChatReplies:
+    """The greedy reply of a chat model (its tokenizer given its template: chat_end_id) to every assistant turn of
+    `conversations`, from the conversation before that turn rendered with the generation prompt, stopping at the
+    template's end-of-turn token `end_id`; at most `max_new_tokens` each, fewer where the model's positions leave
+    fewer after the conversation so far (`conversations` fit them: fit_conversations)."""
+    tokenizer, positions = lm.tokenizer, position_limit(lm.model.config)
+    prompts, references = [], []
+    for messages in conversations:
+        for i, turn in enumerate(messages):
+            if turn["role"] == chat.ASSISTANT:
+                text = chat.render(tokenizer, messages[:i], add_generation_prompt=True)
+                prompts.append(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+                references.append(turn["content"].strip())
+    # The whole conversation fits the positions, so what comes before one of its turns leaves room for a token.
+    budgets = [min(max_new_tokens, positions - len(ids)) if positions else max_new_tokens for ids in prompts]
+    replies: list[list[int]] = [[] for _ in prompts]
+    config = lm.model.generation_config
+    saved = config.eos_token_id
+    stops = [end_id, *([saved] if isinstance(saved, int) else saved or []), tokenizer.eos_token_id]
+    config.eos_token_id = list(dict.fromkeys(t for t in stops if t is not None))  # generation stops at the turn's end
+    try:
+        for budget in sorted(set(budgets)):  # generate_ids takes one budget for all its prompts
+            mine = [i for i, b in enumerate(budgets) if b == budget]
+            settings = GenerationSettings(max_new_tokens=budget, batch_size=batch_size, do_sample=False)
+            for i, ids in zip(mine, generate_ids(lm, [prompts[i] for i in mine], settings)):
+                replies[i] = ids[0]
+    finally:
+        config.eos_token_id = saved
+    unfinished = sum(end_id not in ids and len(ids) >= budget for ids, budget in zip(replies, budgets))
+    texts = [tokenizer.decode(ids[:ids.index(end_id)] if end_id in ids else ids, skip_special_tokens=True).strip()
+             for ids in replies]
+    return ChatReplies(replies=texts, references=references, unfinished=unfinished)
+
+
 # ---------------------------------------------------------------- one model on one data set
 
 
@@ -474,23 +618,40 @@ class ModelEvaluation:
     scores: dict  # metric outputs by name (rouge gives rouge1, rouge2, rougeL, rougeLsum; bleu its details too)
     perplexity: PerplexityReport | None
     rows: int
-    truncated: int = 0  # classifier inputs cut to the model's length
+    truncated: int = 0  # inputs cut to the model's length: classifier texts; conversations, after an assistant turn
+    dropped: int | None = None  # chat: conversations whose first assistant turn is past the model's positions
+    turns: int | None = None  # chat: assistant turns replied to
+    unfinished: int | None = None  # chat: replies that used their whole budget without the end-of-turn token
 
 
 def evaluate_loaded(lm, names: list[str], rows: dict[str, list], context: int | None = None,
                     stride: int | None = None, batch_size: int | None = None, max_new_tokens: int = 64,
-                    window_kind: str = SLIDING) -> ModelEvaluation:
-    """The metrics `names` (each fitting the model's task: see EVAL_METRICS) of a loaded model on `rows`, the
-    columns its task reads (TASK_INPUTS). A causal LM's perplexity: with sliding windows, over the texts joined
-    by newlines (one text: itself); with lm-eval windows (`window_kind`), of each text on its own, as
-    lm-evaluation-harness scores documents. `batch_size`: windows (default: default_window_batch) or rows
-    (default: 8) per forward pass."""
-    task = lm.task
+                    window_kind: str = SLIDING, task: str | None = None,
+                    chat_template: str | None = None) -> ModelEvaluation:
+    """The metrics `names` (each fitting the task: see EVAL_METRICS) of a loaded model on `rows`, the columns its
+    task reads (TASK_INPUTS). The task is the model's own, or `task` CHAT for a causal LM on conversations (rows'
+    "messages", as `as_conversations` gives them), rendered with `chat_template` (default: the tokenizer's own). A
+    causal LM's perplexity: with sliding windows, over the texts joined by newlines (one text: itself); with
+    lm-eval windows (`window_kind`), of each text on its own, as lm-evaluation-harness scores documents.
+    `batch_size`: windows (default: default_window_batch) or rows (default: 8) per forward pass."""
+    task = task or lm.task
     n_rows = len(rows[TASK_INPUTS[task][0]])
     scores: dict = {}
     report = None
     truncated = 0
-    if task == CAUSAL_LM and window_kind == LM_EVAL:
+    dropped = turns = unfinished = None
+    if task == CHAT:
+        end_id = chat_end_id(lm.tokenizer, chat_template)
+        fitted = fit_conversations(lm.tokenizer, rows["messages"], position_limit(lm.model.config))
+        truncated, dropped = fitted.cut, fitted.dropped
+        if "perplexity" in names:
+            report = chat_perplexity(lm.model, lm.tokenizer, fitted, batch_size or 8, lm.device)
+        generated = [n for n in names if n in GENERATION_METRICS]
+        if generated:
+            replies = chat_replies(lm, fitted.conversations, end_id, max_new_tokens, batch_size or 8)
+            scores.update(generation_scores(replies.replies, replies.references, generated))
+            turns, unfinished = len(replies.replies), replies.unfinished
+    elif task == CAUSAL_LM and window_kind == LM_EVAL:
         report = lm_eval_perplexity(lm.model, lm.tokenizer, rows["text"], context, batch_size, lm.device)
     elif task == CAUSAL_LM:
         report = perplexity(lm.model, lm.tokenizer, "\n".join(rows["text"]), context, stride, batch_size, lm.device)
@@ -514,4 +675,5 @@ def evaluate_loaded(lm, names: list[str], rows: dict[str, list], context: int | 
         harness = {key: getattr(report, key) for key in ("word_perplexity", "byte_perplexity")
                    if getattr(report, key) is not None}
         scores = {"perplexity": report.perplexity, "bits_per_byte": report.bits_per_byte, **harness, **scores}
-    return ModelEvaluation(scores=scores, perplexity=report, rows=n_rows, truncated=truncated)
+    return ModelEvaluation(scores=scores, perplexity=report, rows=n_rows, truncated=truncated, dropped=dropped,
+                           turns=turns, unfinished=unfinished)

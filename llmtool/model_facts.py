@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from llmtool.errors import LlmtoolError, json_problem
-from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM
+from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM, model_task
 
 # ---------------------------------------------------------------- a saved model directory is whole
 
@@ -132,11 +132,11 @@ AUTO_CLASSES = {CAUSAL_LM: ("AutoModelForCausalLM", "MODEL_FOR_CAUSAL_LM_MAPPING
 def auto_model_class(task: str):
     import transformers
 
-    return getattr(transformers, AUTO_CLASSES[task][0])
+    return getattr(transformers, AUTO_CLASSES[model_task(task)][0])
 
 
 def task_registry(task: str):
-    """config class -> model class of every family that has `task`'s head."""
+    """config class -> model class of every family that has `task`'s head (chat: a causal LM's)."""
     import transformers
 
-    return getattr(transformers, AUTO_CLASSES[task][1])
+    return getattr(transformers, AUTO_CLASSES[model_task(task)][1])

@@ -148,6 +148,16 @@ def check_model(name: str, trust_remote_code: bool = False, base_model: str | No
     return config
 
 
+def model_tokenizer(name: str, trust_remote_code: bool = False, base_model: str | None = None):
+    """The tokenizer that load_model gives `name`, without its weights: an adapter's own where it saved one, else
+    its base model's."""
+    if lora.is_adapter(name):
+        directory, _, base, _ = lora.resolve(name, base_model)
+        own = (directory / "tokenizer_config.json").is_file()
+        return load_tokenizer(str(directory) if own else resolve_source(base), trust_remote_code)
+    return load_tokenizer(resolve_source(name), trust_remote_code)
+
+
 # What transformers loads a model's weights from in a directory (safetensors only): one file, or an index of shards.
 WEIGHTS_FILES = ("model.safetensors", "model.safetensors.index.json")
 
