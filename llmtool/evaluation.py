@@ -578,18 +578,12 @@ def chat_replies(lm, conversations: list[list], end_id: int, max_new_tokens: int
     # The whole conversation fits the positions, so what comes before one of its turns leaves room for a token.
     budgets = [min(max_new_tokens, positions - len(ids)) if positions else max_new_tokens for ids in prompts]
     replies: list[list[int]] = [[] for _ in prompts]
-    config = lm.model.generation_config
-    saved = config.eos_token_id
-    stops = [end_id, *([saved] if isinstance(saved, int) else saved or []), tokenizer.eos_token_id]
-    config.eos_token_id = list(dict.fromkeys(t for t in stops if t is not None))  # generation stops at the turn's end
-    try:
-        for budget in sorted(set(budgets)):  # generate_ids takes one budget for all its prompts
-            mine = [i for i, b in enumerate(budgets) if b == budget]
-            settings = GenerationSettings(max_new_tokens=budget, batch_size=batch_size, do_sample=False)
-            for i, ids in zip(mine, generate_ids(lm, [prompts[i] for i in mine], settings)):
-                replies[i] = ids[0]
-    finally:
-        config.eos_token_id = saved
+    for budget in sorted(set(budgets)):  # generate_ids takes one budget for all its prompts
+        mine = [i for i, b in enumerate(budgets) if b == budget]
+        settings = GenerationSettings(max_new_tokens=budget, batch_size=batch_size, do_sample=False,
+                                      stop_token_ids=[end_id])  # a reply ends with its turn
+        for i, ids in zip(mine, generate_ids(lm, [prompts[i] for i in mine], settings)):
+            replies[i] = ids[0]
     unfinished = sum(end_id not in ids and len(ids) >= budget for ids, budget in zip(replies, budgets))
     texts = [tokenizer.decode(ids[:ids.index(end_id)] if end_id in ids else ids, skip_special_tokens=True).strip()
              for ids in replies]
