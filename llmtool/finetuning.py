@@ -153,6 +153,8 @@ def _chat_template(recipe: Recipe, tokenizer, model) -> None:
         raise UsageError(f"model.chat_template {recipe.model.chat_template} adds tokens this tokenizer lacks "
                          f"({', '.join(added)}), whose embeddings LoRA would leave untrained; use model.chat_template: "
                          "zephyr (it adds none), or drop model.lora to train every weight")
+    if len(tokenizer) <= model.get_input_embeddings().weight.shape[0]:
+        return  # the embedding has rows for the new ids already (an unused tail), and must not shrink
     from transformers.utils import logging as hf_logging
 
     verbosity = hf_logging.get_verbosity()
