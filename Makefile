@@ -19,25 +19,30 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	@echo "== 1/7 pretrain a small GPT-2 from scratch: tokenizer and model, on data/corpus.txt ==" >&2
+	@echo "== 1/8 pretrain a small GPT-2 from scratch: tokenizer and model, on data/corpus.txt ==" >&2
 	$(BIN)/llmtool finetune recipes/pretrain-gpt2.yaml -o $(DEMO)/pretrain-gpt2 --overwrite
-	@echo "== 2/7 generate from it ==" >&2
+	@echo "== 2/8 generate from it ==" >&2
 	$(BIN)/llmtool generate --model $(DEMO)/pretrain-gpt2 "The quick brown fox" "Two plus three is" "Tim wants to travel to" --max-new-tokens 16
-	@echo "== 2/7 ... and from a file of 1,000 prompts (corpus openings) into JSONL, batch by batch ==" >&2
+	@echo "== 2/8 ... and from a file of 1,000 prompts (corpus openings) into JSONL, batch by batch ==" >&2
 	head -n 1000 data/corpus.txt | cut -d' ' -f1-4 > $(DEMO)/prompts.txt
 	$(BIN)/llmtool generate --model $(DEMO)/pretrain-gpt2 --file $(DEMO)/prompts.txt --output $(DEMO)/generations.jsonl --overwrite --max-new-tokens 16 --batch-size 32
 	head -n 2 $(DEMO)/generations.jsonl
-	@echo "== 3/7 its perplexity on the evaluation text shipped with llmtool (64-token windows, as it was trained) ==" >&2
+	@echo "== 3/8 its perplexity on the evaluation text shipped with llmtool (64-token windows, as it was trained) ==" >&2
 	$(BIN)/llmtool eval --metric perplexity --model $(DEMO)/pretrain-gpt2 --context 64
-	@echo "== 4/7 fine-tune the sentiment recipe (validation accuracy at the end) ==" >&2
+	@echo "== 4/8 fine-tune the sentiment recipe (validation accuracy at the end) ==" >&2
 	$(BIN)/llmtool finetune recipes/sentiment.yaml -o $(DEMO)/sentiment --overwrite
-	@echo "== 5/7 classify a few sentences with it ==" >&2
+	@echo "== 5/8 classify a few sentences with it ==" >&2
 	$(BIN)/llmtool classify --model $(DEMO)/sentiment "The pizza was fresh and the staff were kind." "The film was a waste of two hours." "The hotel room was not bad at all."
-	@echo "== 6/7 LoRA: adapters on the frozen GPT-2 (model.lora), then generate through the adapter directory ==" >&2
+	@echo "== 6/8 LoRA: adapters on the frozen GPT-2 (model.lora), then generate through the adapter directory ==" >&2
 	$(BIN)/llmtool finetune recipes/lora-gpt2.yaml model.name=$(DEMO)/pretrain-gpt2 -o $(DEMO)/lora-gpt2 --overwrite
 	$(BIN)/llmtool generate --model $(DEMO)/lora-gpt2 "The quick brown fox" --max-new-tokens 16
-	@echo "== 7/7 distil the sentiment classifier into a student half its depth: teacher vs student ==" >&2
+	@echo "== 7/8 distil the sentiment classifier into a student half its depth: teacher vs student ==" >&2
 	$(BIN)/llmtool distill recipes/distill-sentiment.yaml teacher.name=$(DEMO)/sentiment -o $(DEMO)/distill-sentiment --overwrite
+	@echo "== 8/8 chat: fine-tune the GPT-2 on conversations (loss on the assistant's turns), ask it two test questions, score the test split ==" >&2
+	$(BIN)/llmtool finetune recipes/chat-gpt2.yaml model.name=$(DEMO)/pretrain-gpt2 -o $(DEMO)/chat-gpt2 --overwrite
+	$(BIN)/llmtool chat --model $(DEMO)/chat-gpt2 --message "It is cloudy in Madrid today. What is the weather like in Madrid today?"
+	$(BIN)/llmtool chat --model $(DEMO)/chat-gpt2 --message "What is six plus two?" --message "How much is six plus one?"
+	$(BIN)/llmtool eval --model $(DEMO)/chat-gpt2 --data data/chat/test.jsonl --metric exact_match
 
 # The README's test command; CI (.ci/run) calls exactly this. Runs the slow tests too.
 # pytest's exit 5 (nothing collected) is a failure here: a test command that tests nothing must not pass.

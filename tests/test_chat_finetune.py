@@ -42,7 +42,7 @@ def chat_recipe(tmp_path, model, rows=None, *extra, template="zephyr"):
     return path, list(extra)
 
 
-def test_chat_learns_the_assistant_turns_and_saves_its_template(tiny_gpt2, tmp_path):
+def test_chat_learns_the_assistant_turns_and_saves_its_template(run_cli, tiny_gpt2, tmp_path):
     path, overrides = chat_recipe(tmp_path, tiny_gpt2)
     result = finetuning.finetune(config.load_recipe(path, overrides))
     losses = [float(row.split(",")[2]) for row in (tmp_path / "run" / "metrics.csv").read_text().splitlines()[1:]
@@ -52,6 +52,10 @@ def test_chat_learns_the_assistant_turns_and_saves_its_template(tiny_gpt2, tmp_p
     saved = models.load_tokenizer(str(tmp_path / "run"))
     assert saved.chat_template == chat.template_text("zephyr")  # what chat, generate and eval will render with
     assert len(saved) == len(models.load_tokenizer(str(tiny_gpt2)))  # zephyr adds no token
+    talk = run_cli("chat", "--model", tmp_path / "run", "--message", "What is two plus six?", "--max-new-tokens", "3",
+                   "--json")  # no --chat-template: the saved one
+    assert talk.exit_code == 0, talk.output
+    assert json.loads(talk.stdout)["messages"][0] == {"role": "user", "content": "What is two plus six?"}
 
 
 def test_chatml_adds_its_markers_and_grows_the_embeddings(tiny_gpt2, tmp_path):
