@@ -14,7 +14,7 @@ from llmtool import data as data_lib
 from llmtool.errors import LlmtoolError, SettingError, UsageError
 from llmtool.generation import GenerationSettings, generate_ids
 from llmtool.model_facts import position_limit
-from llmtool.models import LoadedModel
+from llmtool.models import LoadedModel, quiet_false_mask_alarm
 from llmtool.tasks import CAUSAL_LM, CAUSAL_TASKS, CHAT, CLASSIFICATION, SEQ2SEQ_LM
 
 # What finetune reports after each evaluation, per task (besides the loss).
@@ -47,6 +47,7 @@ def loss_and_logits(task: str, model, batch: dict):
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     if "position_ids" in inputs:  # packed conversations: with a KV cache, transformers would not keep them apart
         inputs["use_cache"] = False
+        quiet_false_mask_alarm()
     labels = batch["labels"]
     logits = model(**inputs).logits
     if task == CLASSIFICATION:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from typing import Callable, Iterable, Iterator
 from llmtool.data import sorted_batches
 from llmtool.errors import LlmtoolError, SettingError, UsageError, json_problem
 from llmtool.model_facts import new_token_limit, position_limit
-from llmtool.models import LoadedModel
+from llmtool.models import LoadedModel, quiet_false_mask_alarm
 from llmtool.tasks import SEQ2SEQ_LM
 
 DEFAULT_MAX_LENGTH = 50  # total length (prompt + new tokens), as transformers' own default
@@ -373,79 +372,12 @@ def _supports_max_cache_len() -> bool:
     return hasattr(GenerationConfig(), "max_cache_len")  # newer transformers; older ones size the cache per call
 
 
-class _FalseMaskAlarm(logging.Filter):
-    """transformers drops the all-ones attention mask of a batch without padding and, once a row has ended with
-    the end token (also the pad token), warns that a mask may be missing. Each row is cut at its end token, so
-    nothing after it counts: a false alarm here."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "strongly recommend passing in an `attention_mask`" not in record.getMessage()
-
-
-def _quiet_false_mask_alarm() -> None:
-    logger = logging.getLogger("transformers.modeling_utils")
-    if not any(isinstance(f, _FalseMaskAlarm) for f in logger.filters):
-        logger.addFilter(_FalseMaskAlarm())
-
-
-def _sampling_warpers(settings: GenerationSettings) -> list:
-    """transformers' own temperature, top-k and top-p warpers, as model.generate adds them when it samples."""
-    from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
-
-    warpers = []
-    if settings.temperature != 1.0:
-        warpers.append(TemperatureLogitsWarper(settings.temperature))
-    if settings.top_k:
-        warpers.append(TopKLogitsWarper(settings.top_k))
-    if settings.top_p is not None and settings.top_p < 1.0:
-        warpers.append(TopPLogitsWarper(settings.top_p))
-    return warpers
-
-
-def draw_seed() -> int:
-    """A run seed for a run given none, from torch's global generator (so `torch.manual_seed` still decides it)."""
-    import torch
-
-    return int(torch.randint(0, MAX_SEED + 1, (1,), dtype=torch.int64))
-
-
-def row_uniforms(seed: int, prompts: list[int], sequences: int, steps: int):
-    """Uniform draws in (0, 1], a row per (prompt, returned sequence) and a column per new token: each row is the
-    stream numpy's SeedSequence derives from (seed, the prompt's position in the whole input, the sequence's
-    number), so a prompt's draws never depend on which prompts share its batch, window or file."""
-    import numpy as np
-    import torch
-
-    rows = [np.random.default_rng([seed, prompt, sequence]).random(steps)
-            for prompt in prompts for sequence in range(sequences)]
-    return torch.from_numpy(1.0 - np.stack(rows)).float()
-
-
-class _SeededSampler:
-    """The sampling step of model.generate, done as a logits processor with a random stream per row: it draws the
-    next token of each row from the softmax of its (warped) scores by inverting the cumulative distribution at
-    the row's next uniform, then leaves only that token finite, so that greedy decoding takes it."""
-
-    def __init__(self, uniforms):
-        self.uniforms, self.step = uniforms, 0
-
-    def __call__(self, input_ids, scores):
-        import torch
-
-        cumulative = torch.softmax(scores.float(), dim=-1).cumsum(dim=-1)
-        # In (0, total]: the first cumulative value at or past it always belongs to a token of non-zero mass.
-        targets = self.uniforms[:, self.step:self.step + 1] * cumulative[:, -1:]
-        self.step += 1
-        chosen = torch.searchsorted(cumulative, targets).clamp_(max=scores.shape[-1] - 1)
-        return torch.full_like(scores, -math.inf).scatter_(1, chosen, 0.0)
-
-
 class _Decoder:
     """One run's model.generate settings, and the length-sorted batches it decodes."""
 
     def __init__(self, lm: LoadedModel, settings: GenerationSettings, compiled: bool = False, streamer=None):
         prepare_tokenizer(lm)
-        _quiet_false_mask_alarm()
+        quiet_false_mask_alarm()
         self.lm, self.settings, self.streamer = lm, settings, streamer
         self.seed = (settings.seed if settings.seed is not None else draw_seed()) if settings.sampling else None
         self.warpers = _sampling_warpers(settings) if settings.sampling else []

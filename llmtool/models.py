@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -411,3 +412,19 @@ def _weights(name: str, source: str, config, task: str, dtype, trust_remote_code
         hf_logging.set_verbosity(verbosity)
     _check_loading_info(source, model, info, head_status(config, task))
     return model
+
+
+class _FalseMaskAlarm(logging.Filter):
+    """transformers warns that an attention mask may be missing whenever a batch holds the pad token and no mask
+    is passed. llmtool passes none on purpose in two places: generation drops the all-ones mask of a batch
+    without padding (a row that ended with the end token, also the pad token, is cut there), and packed
+    conversations are kept apart by their positions. A false alarm in both."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "strongly recommend passing in an `attention_mask`" not in record.getMessage()
+
+
+def quiet_false_mask_alarm() -> None:
+    logger = logging.getLogger("transformers.modeling_utils")
+    if not any(isinstance(f, _FalseMaskAlarm) for f in logger.filters):
+        logger.addFilter(_FalseMaskAlarm())
