@@ -372,6 +372,58 @@ def _supports_max_cache_len() -> bool:
     return hasattr(GenerationConfig(), "max_cache_len")  # newer transformers; older ones size the cache per call
 
 
+def _sampling_warpers(settings: GenerationSettings) -> list:
+    """transformers' own temperature, top-k and top-p warpers, as model.generate adds them when it samples."""
+    from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+    warpers = []
+    if settings.temperature != 1.0:
+        warpers.append(TemperatureLogitsWarper(settings.temperature))
+    if settings.top_k:
+        warpers.append(TopKLogitsWarper(settings.top_k))
+    if settings.top_p is not None and settings.top_p < 1.0:
+        warpers.append(TopPLogitsWarper(settings.top_p))
+    return warpers
+
+
+def draw_seed() -> int:
+    """A run seed for a run given none, from torch's global generator (so `torch.manual_seed` still decides it)."""
+    import torch
+
+    return int(torch.randint(0, MAX_SEED + 1, (1,), dtype=torch.int64))
+
+
+def row_uniforms(seed: int, prompts: list[int], sequences: int, steps: int):
+    """Uniform draws in (0, 1], a row per (prompt, returned sequence) and a column per new token: each row is the
+    stream numpy's SeedSequence derives from (seed, the prompt's position in the whole input, the sequence's
+    number), so a prompt's draws never depend on which prompts share its batch, window or file."""
+    import numpy as np
+    import torch
+
+    rows = [np.random.default_rng([seed, prompt, sequence]).random(steps)
+            for prompt in prompts for sequence in range(sequences)]
+    return torch.from_numpy(1.0 - np.stack(rows)).float()
+
+
+class _SeededSampler:
+    """The sampling step of model.generate, done as a logits processor with a random stream per row: it draws the
+    next token of each row from the softmax of its (warped) scores by inverting the cumulative distribution at
+    the row's next uniform, then leaves only that token finite, so that greedy decoding takes it."""
+
+    def __init__(self, uniforms):
+        self.uniforms, self.step = uniforms, 0
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        cumulative = torch.softmax(scores.float(), dim=-1).cumsum(dim=-1)
+        # In (0, total]: the first cumulative value at or past it always belongs to a token of non-zero mass.
+        targets = self.uniforms[:, self.step:self.step + 1] * cumulative[:, -1:]
+        self.step += 1
+        chosen = torch.searchsorted(cumulative, targets).clamp_(max=scores.shape[-1] - 1)
+        return torch.full_like(scores, -math.inf).scatter_(1, chosen, 0.0)
+
+
 class _Decoder:
     """One run's model.generate settings, and the length-sorted batches it decodes."""
 
