@@ -11,7 +11,6 @@ never see the end of the text. Texts are tokenized once and run in length-sorted
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -240,7 +239,3 @@ def pool(hidden, mask, modes: tuple[str, ...]):
             raise ValueError(f"unknown pooling mode {mode!r}")
     return torch.cat(parts, dim=-1)
 
-
-def settings_text(settings: dict) -> str:
-    """An index's settings in one line, for messages."""
-    return json.dumps(settings, ensure_ascii=False)

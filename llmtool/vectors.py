@@ -186,6 +186,8 @@ class IndexWriter:
                                       ("id_bytes", self.id_offsets, ids)):
             if offsets is not None:
                 data = "".join(map(str, values)).encode("utf-8")
+                if len(data) != offsets[start + len(values)] - offsets[start]:  # the layout was made for others
+                    raise AssertionError(f"{name} of rows {start}.. differ from the lengths the index was laid out by")
                 self._write_at(self.base + self.tensors[name][2] + int(offsets[start]), data)
         if self.graph is not None:
             self.graph.add(_unit(vectors, norms))
@@ -239,6 +241,9 @@ def open_writer(outputs: list[OutputFile], *, rows: int, dimension: int, setting
     `text_lengths` and `id_lengths` (UTF-8 bytes of each, in row order; None: the rows' numbers are their ids)
     are what an index is laid out by."""
     kind = output_format(outputs[0].path)
+    if kind == "index" and outputs[0].target.exists() and not outputs[0].target.is_file():
+        raise SettingError(f"{{output}} '{outputs[0].path}' is not a regular file (a pipe or a device): an index is "
+                           "written at offsets and read back memory-mapped; give a file name")
     if kind == "jsonl":
         return _JsonLinesWriter(outputs[0])
     if kind == "npy":
@@ -337,7 +342,7 @@ def _keep_best(scores, rows, top_k: int):
 
     if scores.shape[1] <= top_k:
         return scores, rows
-    keep = np.argpartition(-scores, top_k - 1, axis=1)[:, :top_k]
+    keep = np.argpartition(scores, scores.shape[1] - top_k, axis=1)[:, -top_k:]  # no negated copy of the scores
     return np.take_along_axis(scores, keep, axis=1), np.take_along_axis(rows, keep, axis=1)
 
 

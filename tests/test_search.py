@@ -280,7 +280,7 @@ def test_shipped_retrieval_files_are_what_the_generator_writes(tmp_path):
     subprocess.run([sys.executable, str(ROOT / "data" / "make_retrieval_data.py"), str(tmp_path)], check=True,
                    capture_output=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in RETRIEVAL.iterdir())
-    for name in ("docs.jsonl", "queries.jsonl"):
+    for name in ("docs.jsonl", "queries.jsonl", "README.md"):
         assert (tmp_path / name).read_bytes() == (RETRIEVAL / name).read_bytes(), name
     ids = [json.loads(line)["id"] for line in (RETRIEVAL / "docs.jsonl").read_text().splitlines()]
     judged = [json.loads(line) for line in (RETRIEVAL / "queries.jsonl").read_text().splitlines()]
