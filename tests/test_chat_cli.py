@@ -222,7 +222,7 @@ class Terminal:
             assert chunk != b"", f"the child ended before {first!r}: {rest!r}"
             self.output += (chunk or b"").decode(errors="replace").replace("\r\n", "\n")
 
-    def exit_code(self, timeout: float = 30) -> int:
+    def exit_code(self, timeout: float = 120) -> int:  # a loaded machine takes its time to tear torch down
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
