@@ -20,7 +20,8 @@ def load_data(recipe, accelerator=None, notify=None):
     caches) first and the others then read its cache. `notify` is told of dropped rows, on the main process."""
     data = recipe.data
     main = accelerator is None or accelerator.is_main_process
-    columns = config_lib.required_columns(recipe, _local_columns(data.train))
+    # Only a chat recipe's columns depend on the file (messages, or prompt and completion): read them only then.
+    columns = config_lib.required_columns(recipe, _local_columns(data.train) if recipe.task == CHAT else None)
     # Columns kept as they are, not made text: a classifier's labels, a conversation's list of turns.
     keep = {CLASSIFICATION: data.label_column, CHAT: data.messages_column}.get(recipe.task)
     with _main_process_first(accelerator):
