@@ -24,11 +24,13 @@ import random
 import re
 from pathlib import Path
 
+import sentiment_lexicon as lex
+
 SEED = 1234
 DATA_DIR = Path(__file__).resolve().parent
 
 CORPUS_LINES = 4000
-SENTIMENT_SPLITS = {"train": 2000, "validation": 400, "test": 400}
+SENTIMENT_SPLITS = {"train": 16000, "validation": 500, "test": 500}
 SEQ2SEQ_SPLITS = {"train": 2000, "validation": 200}
 CHAT_SPLITS = {"train": 2000, "validation": 200, "test": 200}  # written by make_chat_data.py
 
@@ -390,123 +392,717 @@ def make_corpus(path: Path) -> tuple[int, int]:
 
 # --------------------------------------------------------------------------- sentiment/*.csv
 
-# Domains pair subjects with fitting adjectives; generic adjectives fit every domain.
-SENTIMENT_DOMAINS = {
-    "film": {
-        "subjects": ["the film", "this movie", "the ending", "the acting", "the soundtrack", "the plot",
-                     "the new series", "the documentary", "the main character", "the sequel"],
-        "pos": ["gripping", "moving", "funny", "beautiful", "clever", "touching"],
-        "neg": ["boring", "predictable", "slow", "confusing", "forgettable", "silly"],
-    },
-    "product": {
-        "subjects": ["this phone", "the laptop", "the headset", "the charger", "this camera",
-                     "the keyboard", "the vacuum cleaner", "this backpack", "the kettle", "the printer"],
-        "pos": ["reliable", "sturdy", "fast", "handy", "comfortable", "well made"],
-        "neg": ["flimsy", "slow", "cheap", "noisy", "faulty", "useless"],
-    },
-    "food": {
-        "subjects": ["the pasta", "the soup", "the pizza", "this restaurant", "the dessert", "the coffee",
-                     "the burger", "the salad", "the service", "the bread"],
-        "pos": ["delicious", "fresh", "tasty", "friendly", "warm", "perfectly cooked"],
-        "neg": ["bland", "cold", "greasy", "stale", "salty", "overcooked"],
-    },
-    "hotel": {
-        "subjects": ["our hotel room", "the hotel", "the staff", "the breakfast", "the pool",
-                     "the bed", "the view", "the location", "the apartment", "the check-in"],
-        "pos": ["clean", "spacious", "quiet", "cosy", "helpful", "relaxing"],
-        "neg": ["dirty", "cramped", "noisy", "rude", "dusty", "uncomfortable"],
-    },
-}
-GENERIC_POS = ["great", "excellent", "wonderful", "fantastic", "lovely", "amazing", "superb",
-               "brilliant", "pleasant", "impressive", "good", "outstanding"]
-GENERIC_NEG = ["terrible", "awful", "disappointing", "poor", "horrible", "dreadful", "bad",
-               "mediocre", "unpleasant", "frustrating", "annoying", "weak"]
-INTENSIFIERS = ["", "", "", "very ", "really ", "truly ", "quite ", "so ", "extremely ", "incredibly "]
-POS_PHRASES = ["exceeded my expectations", "was worth every penny", "made my day", "worked perfectly",
-               "was a real pleasure", "is highly recommended", "did not disappoint"]
-NEG_PHRASES = ["was a waste of money", "let me down", "ruined the evening", "was a complete mess",
-               "stopped working quickly", "was not worth the price", "fell apart"]
-POS_VERBS = ["loved", "enjoyed", "liked", "adored", "was impressed by"]
-NEG_VERBS = ["hated", "disliked", "regretted buying", "was annoyed by", "was disappointed by"]
-POS_OPENERS = ["Honestly,", "Overall,", "Five stars.", "Wow,", "In short,", "Happily,"]
-NEG_OPENERS = ["Honestly,", "Overall,", "One star.", "Sadly,", "In short,", "Unfortunately,"]
+# Review sentences in the shapes people write them, built from the lexicon in sentiment_lexicon.py. Each review
+# draws a domain (a restaurant, a phone, a film, a plumber ...) and a shape from REVIEW_SHAPES; a shape joins
+# clauses, and every clause says something good or bad through an opinion word, a negated one ("wasn't bad at
+# all"), a fact ("the battery is dead by lunchtime") or an experience ("I returned it after a week"). In a
+# contrast the halves disagree and the label is the stronger half's, which comes last after "but" and first
+# before "though", so a classifier has to read both. Negation, contrast, questions, openers, context and
+# exclamation marks occur under both labels alike, so none of them is a label on its own.
+
+MAX_REVIEW_WORDS = 35
+# Plural subjects take "were"; these end in -s but are one thing.
+SINGULAR_IN_S = {"series", "news", "lens", "gas", "this", "bus", "chorus", "campus", "bonus", "status", "virus"}
+PLURAL_WITHOUT_S = {"staff", "people", "children", "cast", "crew"}
+# Verbs of perception that fit a domain's aspects beyond feel, look and seem.
+SENSES = {"restaurant": ["taste", "smell"], "cafe": ["taste", "smell"], "bar": ["taste"], "music": ["sound"],
+          "headphones": ["sound"], "concert": ["sound"], "beauty": ["smell"]}
+# "I've ever {verb}" after "the best phone": what one does with each domain's things.
+EVER_DONE = {"place": "been to", "product": "owned", "media": "seen", "service": "dealt with",
+             "software": "used", "book": "read", "music": "heard", "game": "played", "tv": "watched",
+             "gadget": "bought", "delivery": "used", "course": "taken", "vehicle": "driven"}
 
 
-def _adj(r: random.Random, domain: dict, polarity: str) -> str:
-    generic = GENERIC_POS if polarity == "pos" else GENERIC_NEG
-    return r.choice(domain[polarity] + generic)
+def pick(r: random.Random, items: list):
+    """random.choice with one draw whatever the list's length, so that the positive and the negative review drawn
+    from one seed stay in step: same domain, thing, aspects and shape, opposite words."""
+    return items[int(r.random() * len(items))]
 
 
-def _opener(r: random.Random, polarity: str) -> str:
-    if r.random() < 0.25:
-        return r.choice(POS_OPENERS if polarity == "pos" else NEG_OPENERS) + " "
-    return ""
+def pick_distinct(r: random.Random, items: list, k: int) -> list:
+    """k different items, in k draws (a partial Fisher-Yates shuffle)."""
+    order = list(range(len(items)))
+    for i in range(k):
+        j = i + int(r.random() * (len(items) - i))
+        order[i], order[j] = order[j], order[i]
+    return [items[i] for i in order[:k]]
 
 
-def _plain_review(r: random.Random, polarity: str) -> str:
-    """A review whose words carry its label directly."""
-    d = SENTIMENT_DOMAINS[r.choice(list(SENTIMENT_DOMAINS))]
-    subj, subj2 = r.sample(d["subjects"], 2)
-    adj, adj2 = r.sample(d[polarity] + (GENERIC_POS if polarity == "pos" else GENERIC_NEG), 2)
-    intens = r.choice(INTENSIFIERS)
-    pos = polarity == "pos"
-    options = [
-        f"{subj} was {intens}{adj}.",
-        f"{subj} is {intens}{adj} and {adj2}.",
-        f"{subj} {r.choice(POS_PHRASES if pos else NEG_PHRASES)}.",
-        f"I {r.choice(POS_VERBS if pos else NEG_VERBS)} {subj}, it was {intens}{adj}.",
-        f"I would {'happily recommend' if pos else 'never recommend'} {subj} to anyone.",
-        f"{subj} was {adj}, and {subj2} was {adj2} too.",
-        f"what {a_or_an(adj)} experience, {subj} was {intens}{adj2}.",
-    ]
-    opener = _opener(r, polarity)
-    body = r.choice(options)
-    # Lower-case after a comma opener ("Honestly, the film ..."), capitalised otherwise.
-    return opener + body if opener.endswith(", ") else cap(opener + cap(body))
+def other(polarity: str) -> str:
+    return "neg" if polarity == "pos" else "pos"
 
 
-def _negated_review(r: random.Random, polarity: str) -> str:
-    """A review with negation, where the surface adjective has the opposite polarity."""
-    d = SENTIMENT_DOMAINS[r.choice(list(SENTIMENT_DOMAINS))]
-    subj = r.choice(d["subjects"])
-    if polarity == "neg":
-        adj = _adj(r, d, "pos")
-        options = [
-            f"{subj} was not {adj}.",
-            f"{subj} was not {adj} at all.",
-            f"{subj} was not as {adj} as I hoped.",
-            f"I did not enjoy {subj}, it was not {adj}.",
-            f"Nobody would call {subj} {adj}.",
-        ]
+def is_plural(noun_phrase: str) -> bool:
+    if noun_phrase.startswith("this pair"):
+        return False
+    last = noun_phrase.split()[-1].lower()
+    if last in PLURAL_WITHOUT_S:
+        return True
+    return last.endswith("s") and not last.endswith(("ss", "'s")) and last not in SINGULAR_IN_S
+
+
+def article(word: str) -> str:
+    """'a' or 'an' before a word, by its sound as far as these word lists need."""
+    vowel = word[:1].lower() in "aeiou" and not word.lower().startswith(("use", "uni", "eu", "one"))
+    return "an" if vowel or word.lower().startswith(("hour", "honest")) else "a"
+
+
+def bare(noun_phrase: str) -> str:
+    """'the battery' -> 'battery', 'our waiter' -> 'waiter'."""
+    first, _, rest = noun_phrase.partition(" ")
+    return rest if first in {"the", "this", "these", "our", "my", "their"} and rest else noun_phrase
+
+
+def be(r: random.Random, subject: str, negated: bool = False) -> str:
+    """'was', 'are', 'wasn't', 'is not' ... agreeing with the subject, in the past or the present."""
+    past = r.random() < 0.6
+    verb = ("were" if past else "are") if is_plural(subject) else ("was" if past else "is")
+    if not negated:
+        return verb
+    return f"{verb}n't" if r.random() < 0.6 else f"{verb} not"
+
+
+def seems(r: random.Random, subject: str, domain_name: str) -> str:
+    """A verb of perception in place of 'is': 'the keyboard feels', 'the soup tasted'."""
+    verbs = ["feel", "look", "seem"] + SENSES.get(domain_name, [])
+    verb = pick(r, verbs)
+    if r.random() < 0.5:
+        return verb + "ed" if verb != "feel" else "felt"
+    return verb if is_plural(subject) else verb + "s"
+
+
+def pronoun(thing: str) -> str:
+    return "them" if is_plural(thing) else "it"
+
+
+def gradable(adjective: str) -> bool:
+    return " " not in adjective or adjective.startswith(("well ", "easy ", "hard ", "good "))
+
+
+def common(r: random.Random, words: list[str]) -> str:
+    """One of a list ordered by use, drawn by Zipf's law: the first twice as often as the second, and so on."""
+    return r.choices(words, [1 / rank for rank in range(1, len(words) + 1)])[0]
+
+
+def opinion_word(r: random.Random, d: lex.Domain, polarity: str, mild: bool = False) -> str:
+    if mild:
+        return pick(r, lex.POS_MILD if polarity == "pos" else lex.NEG_MILD)
+    x = r.random()
+    if x < 0.3:
+        return common(r, lex.POS_COMMON if polarity == "pos" else lex.NEG_COMMON)
+    if polarity == "pos":
+        return pick(r, d.pos) if x < 0.65 else pick(r, lex.POS_ADJ)
+    # the mild faults too, plainly: they are conceded in praise ("a bit noisy, but") far more than they are said
+    return pick(r, d.neg) if x < 0.55 else pick(r, lex.NEG_MILD + lex.NEG_NEGATABLE) if x < 0.75 else \
+        pick(r, lex.NEG_ADJ)
+
+
+def graded(r: random.Random, adjective: str, rate: float = 0.4) -> str:
+    """The adjective, sometimes after an intensifier ('really rude')."""
+    if not gradable(adjective) or r.random() >= rate:
+        return adjective
+    return f"{common(r, lex.COMMON_INTENSIFIERS) if r.random() < 0.5 else pick(r, lex.INTENSIFIERS)} {adjective}"
+
+
+class Review:
+    """One review being drawn: its domain, the thing it is about, and the clause makers that share them."""
+
+    def __init__(self, r: random.Random, d: lex.Domain, name: str):
+        self.r, self.d, self.name = r, d, name
+        self.thing = pick(r, d.things)
+        self.it = pronoun(self.thing)
+
+    # -- subjects
+
+    def aspect(self) -> str:
+        x = self.r.random()
+        return pick(self.r, self.d.aspects) if x < 0.7 else self.thing if x < 0.9 else "it"
+
+    def singular_subject(self) -> str:
+        """The reviewed thing when it is one thing, else 'it' or 'this' (verdicts are worded for one thing)."""
+        if not is_plural(self.thing) and self.r.random() < 0.6:
+            return self.thing
+        return pick(self.r, ["it", "it", "this", "the whole thing", "the whole experience", "overall it"])
+
+    def again(self) -> str:
+        return pick(self.r, self.d.again).replace("{it}", self.it)
+
+    def experience(self, polarity: str) -> str:
+        """'I returned it after a week', 'we'll definitely be back'."""
+        pool = (lex.POS_EXPERIENCES if polarity == "pos" else lex.NEG_EXPERIENCES)[self.d.kind]
+        text = pick(self.r, pool)
+        return text.replace("{it}'s", "they're" if self.it == "them" else "it's").replace(
+            "{it}", "they" if self.it == "them" and text.startswith("{it}") else self.it)
+
+    # -- clauses: each says something good ("pos") or bad ("neg") about it; lower case, no final stop
+
+    def described(self, polarity: str, mild: bool = False) -> str:
+        """'the staff were incredibly rude'."""
+        subject = self.aspect()
+        word = opinion_word(self.r, self.d, polarity, mild)
+        if mild and polarity == "neg":  # hedged: 'a bit pricey', 'slightly cramped'
+            own = pick(self.r, self.d.neg) if self.r.random() < 0.25 else word
+            word = f"{pick(self.r, lex.HEDGES)} {own}"
+        elif not mild:
+            word = graded(self.r, word)
+        verb = be(self.r, subject) if self.r.random() < 0.8 else seems(self.r, subject, self.name)
+        return f"{subject} {verb} {word}"
+
+    def negated(self, polarity: str) -> str:
+        """An opinion word of the other polarity, negated: 'the room wasn't clean at all', 'never boring'. The
+        common words and the plain forms come most often ("not bad", "wasn't good"), as in real reviews, and both
+        labels share the forms, so that a pair differs in its word alone."""
+        r = self.r
+        subject = self.aspect()
+        if polarity == "neg":  # praise, denied
+            x = r.random()
+            word = common(r, lex.POS_COMMON) if x < 0.5 else pick(r, self.d.pos) if x < 0.75 else \
+                pick(r, [a for a in lex.POS_ADJ if " " not in a])
+        else:  # a fault, denied; the generic faults are said of the thing, which they all fit
+            x = r.random()
+            word = common(r, lex.NEG_NEGATABLE) if x < 0.5 else pick(r, self.d.neg) if x < 0.75 else \
+                common(r, lex.NEG_NEGATABLE)
+            if word not in self.d.neg:
+                subject = self.thing
+        forms = ["{s} {not_be} {w}", "{s} {not_be} {w} at all", "{s} {be} never {w}", "{s} {not_be} that {w}",
+                 "{s} {not_be} very {w}", "{s} {be} not {w} in the slightest", "{s} {not_be} as {w} as people say",
+                 "there was nothing {w} about {s}", "I wouldn't call {s} {w}", "{s} {not_be} exactly {w}",
+                 "I expected {s} to be {w}, but {p} wasn't", "I didn't find {s} {w} at all", "no one would call {s} {w}"]
+        p = "they" if is_plural(subject) else "it"
+        return common(r, forms).format(s=subject, w=word, be=be(r, subject), not_be=be(r, subject, negated=True),
+                                       p=p)
+
+    def felt(self, polarity: str) -> str:
+        """How it left one: 'I was bored', 'we left delighted', "I've never been so disappointed"."""
+        r = self.r
+        feeling = common(r, lex.POS_FEELINGS if polarity == "pos" else lex.NEG_FEELINGS)
+        return common(r, [f"I was {feeling}", f"I was so {feeling}", f"we were {feeling}", f"I felt {feeling}",
+                          f"it left me {feeling}", f"I left {feeling}", f"I've never been so {feeling}",
+                          f"I came away {feeling}", f"honestly, I was {feeling}", f"I'm {feeling}"])
+
+    def fact(self, polarity: str) -> str:
+        """What happened, good or bad: the domain's own facts mostly, else its kind's or anyone's."""
+        x = self.r.random()
+        if x < 0.6:
+            return pick(self.r, self.d.good if polarity == "pos" else self.d.bad)
+        facts = lex.GOOD_FACTS if polarity == "pos" else lex.BAD_FACTS
+        return pick(self.r, facts[self.d.kind] if x < 0.8 else facts["any"])
+
+    def verdict(self, polarity: str) -> str:
+        """'this phone is worth every penny', "it's a total ripoff"."""
+        subject = self.singular_subject()
+        verdict = pick(self.r, lex.POS_VERDICTS if polarity == "pos" else lex.NEG_VERDICTS)
+        if subject in ("it", "this") and verdict.startswith("is ") and self.r.random() < 0.6:
+            return f"{subject}'s {verdict[3:]}" if subject == "it" else f"this is {verdict[3:]}"
+        return f"{subject} {verdict}"
+
+    def feeling(self, polarity: str) -> str:
+        """'I loved the soundtrack', "we can't stand the app"."""
+        verb = pick(self.r, lex.POS_FEEL if polarity == "pos" else lex.NEG_FEEL)
+        who = "we" if self.r.random() < 0.2 else "I"
+        if verb.startswith("am "):
+            so = "so " if self.r.random() < 0.3 and not verb.startswith("am not") else ""
+            verb = ("we're " if who == "we" else "I'm ") + so + verb[3:]
+            who = ""
+        elif who == "we":
+            verb = verb.replace("was ", "were ")
+        if who == "we" or verb.startswith("we're"):
+            verb = verb.replace(" I ", " we ")
+        target = self.thing if self.r.random() < 0.5 else pick(self.r, self.d.aspects)
+        return " ".join(filter(None, [who, verb, target]))
+
+    def again_clause(self, polarity: str) -> str:
+        """'I'd stay here again in a heartbeat', "I won't be back"."""
+        forms = (["I'd {a} in a heartbeat", "I'll definitely {a}", "I can't wait to {a}",
+                  "I would {a} without hesitation", "I'd happily {a}", "we'll {a} for sure", "I will {a}",
+                  "I'd {a} tomorrow", "I'm already planning to {a}", "I would love to {a}",
+                  "I wouldn't hesitate to {a}"]
+                 if polarity == "pos" else
+                 ["I won't {a}", "I'll never {a}", "I wouldn't {a}", "I would not {a} if you paid me",
+                  "there's no way I'll {a}", "I doubt I'll {a}", "we won't {a}", "I won't be rushing to {a}",
+                  "I'd never {a}", "you won't catch me trying to {a}"])
+        return pick(self.r, forms).format(a=self.again())
+
+    def recommend(self, polarity: str) -> str:
+        thing = self.thing
+        forms = (["I'd recommend {t} to anyone", "I can't recommend {t} enough", "I highly recommend {t}",
+                  "I'd definitely recommend {t}", "you won't regret it", "you can't go wrong with {t}",
+                  "do yourself a favour and try {t}", "I'd recommend {t} without a second thought",
+                  "I already recommended {t} to three friends", "don't hesitate, {t} is worth it"]
+                 if polarity == "pos" else
+                 ["I wouldn't recommend {t} to anyone", "I can't recommend {t}", "I would not recommend {t}",
+                  "I'd steer clear of {t}", "don't waste your money on {t}", "do yourself a favour and avoid {t}",
+                  "you'd be better off elsewhere", "I wouldn't recommend {t} to my worst enemy",
+                  "don't bother with {t}", "I'd think twice about {t}"])
+        return pick(self.r, forms).format(t=thing)
+
+    def so_that(self, polarity: str) -> str:
+        """'the service was so slow that we left'."""
+        subject = self.aspect()
+        word = pick(self.r, [w for w in opinion_word_pool(self.d, polarity) if gradable(w)])
+        pool = (lex.POS_CONSEQUENCES if polarity == "pos" else lex.NEG_CONSEQUENCES)
+        consequence = pick(self.r, pool["any"] + pool[self.d.kind])
+        that = " that" if self.r.random() < 0.4 else ""
+        return f"{subject} {be(self.r, subject)} so {word}{that} {consequence}"
+
+    def best_or_worst(self, polarity: str) -> str:
+        """"it's the best phone I've ever owned"."""
+        nouns = [bare(t) for t in self.d.things if len(bare(t).split()) <= 2 and not is_plural(t)]
+        noun = bare(self.thing) if bare(self.thing) in nouns else pick(self.r, nouns)
+        done = EVER_DONE.get(self.name, EVER_DONE[self.d.kind])
+        best = "best" if polarity == "pos" else "worst"
+        forms = [f"it's the {best} {noun} I've ever {done}", f"this is hands down the {best} {noun} I've {done}",
+                 f"easily the {best} {noun} I've ever {done}", f"probably the {best} {noun} I've {done} in years"]
+        if polarity == "pos":
+            forms.append(f"I've never {done} a better {noun}")
+        else:
+            forms.append(f"I've never {done} a worse {noun}")
+        return pick(self.r, forms)
+
+    def expectation(self, polarity: str) -> str:
+        t = self.singular_subject()
+        r_word = pick(self.r, ["good", "great", "fun", "exciting", "impressive", "nice"])
+        forms = ([f"{t} was much better than I expected", f"{t} was not as bad as people say",
+                  f"{t} exceeded all my expectations", f"I had low expectations and {t} still impressed me",
+                  f"{t} turned out better than the reviews said", f"{t} was even better than last time"]
+                 if polarity == "pos" else
+                 [f"{t} was not as {r_word} as I expected", f"I expected so much more from {t}",
+                  f"{t} was nowhere near as good as the reviews said", f"{t} didn't live up to the hype",
+                  f"{t} was worse than last time", f"{t} is not what it used to be"])
+        return pick(self.r, forms)
+
+    def value(self, polarity: str) -> str:
+        """'not bad for the price', 'this kettle is way too expensive for what you get'."""
+        words = lex.POS_VALUE if polarity == "pos" else lex.NEG_VALUE
+        subject = pick(self.r, [self.thing, "it", "it", "this"])
+        return f"{subject} {be(self.r, subject)} {pick(self.r, words)}"
+
+    def quality(self, polarity: str) -> str:
+        """'the curry was full of flavour', 'the sequel lacks any real charm'."""
+        r, subject = self.r, self.aspect()
+        q = pick(r, lex.QUALITIES)
+        verb = "lack" if is_plural(subject) else "lacks"
+        has = "have" if is_plural(subject) else "has"
+        forms = ([f"{subject} {be(r, subject)} full of {q}", f"{subject} {has} so much {q}",
+                  f"{subject} {be(r, subject)} packed with {q}", f"{subject} {has} {q} to spare"]
+                 if polarity == "pos" else
+                 [f"{subject} {verb} {q}", f"{subject} {verb} any real {q}", f"{subject} {has} no {q}",
+                  f"{subject} {be(r, subject)} completely lacking in {q}", f"there's zero {q} in {subject}"])
+        return pick(r, forms)
+
+    def degree(self, polarity: str) -> str:
+        """'the coffee is always fresh', 'the soup was barely warm', 'the room was way too small'."""
+        r, subject = self.r, self.aspect()
+        own = self.d.pos if polarity == "pos" else self.d.neg
+        if polarity == "pos":
+            return f"{subject} {be(r, subject)} {pick(r, lex.ALWAYS)} {pick(r, own)}"
+        if r.random() < 0.4:
+            return f"{subject} {be(r, subject)} {pick(r, lex.BARELY)} {pick(r, self.d.pos)}"
+        return f"{subject} {be(r, subject)} {pick(r, lex.TOO + lex.ALWAYS[:2])} {pick(r, own)}"
+
+    def believe(self, polarity: str) -> str:
+        """'I can't believe how good the coffee is'."""
+        r, subject = self.r, self.aspect()
+        word = pick(r, [w for w in opinion_word_pool(self.d, polarity) if gradable(w) and " " not in w])
+        return pick(r, [f"I can't believe how {word} {subject} {be(r, subject)}",
+                         f"I still can't get over how {word} {subject} {be(r, subject)}",
+                         f"you won't believe how {word} {subject} {be(r, subject)}"])
+
+    def negated_idiom(self, polarity: str) -> str:
+        """Praise said with a negation ("I couldn't put it down"), or a fault ("nobody said hello")."""
+        return pick(self.r, lex.POS_NEGATED if polarity == "pos" else lex.NEG_NEGATED)
+
+    def faint(self, polarity: str) -> str:
+        """Faint praise or a faint fault, as a clause of its own polarity: "it's nothing fancy", 'a bit too
+        greasy for me', 'the coffee was decent'."""
+        r = self.r
+        if r.random() < 0.5:
+            return self.described(polarity, mild=True) + (" for me" if polarity == "neg" and r.random() < 0.3 else "")
+        words = pick(r, lex.MILD_PRAISE if polarity == "pos" else lex.MILD_FAULTS)
+        verb = "" if words.startswith("look") else "is " if r.random() < 0.5 else "was "
+        return f"{pick(r, ['it', 'it', self.thing])} {verb}{words}"
+
+    def surprise(self, polarity: str) -> str:
+        """"I didn't expect it to be this good", 'I never thought a kettle could be this loud'."""
+        r, subject = self.r, self.aspect()
+        word = pick(r, [w for w in opinion_word_pool(self.d, polarity) if gradable(w) and " " not in w])
+        pronoun_ = "them" if is_plural(subject) else "it"
+        return pick(r, [f"I didn't expect {pronoun_ if subject == 'it' else subject} to be this {word}",
+                         f"I never thought {subject} could be so {word}",
+                         f"I did not expect {subject} to be so {word}",
+                         f"who knew {subject} could be this {word}"])
+
+    def even(self, polarity: str) -> str:
+        """'even' that strengthens, in both labels: 'it still runs smoothly even after a year', 'even the bread was stale'."""
+        r = self.r
+        if r.random() < 0.5:
+            return f"{self.fact(polarity)} {pick(r, lex.EVEN_TAILS)}"
+        aspect = pick(r, self.d.aspects)
+        return f"even {aspect} {be(r, aspect)} {opinion_word(r, self.d, polarity)}"
+
+    def habit(self, polarity: str) -> str:
+        """'the updates keep breaking things', 'it keeps getting better'."""
+        subject = self.aspect()
+        keeps = "keep" if is_plural(subject) else "keeps"
+        return f"{subject} {keeps} {pick(self.r, lex.POS_HABITS if polarity == 'pos' else lex.NEG_HABITS)}"
+
+    def clause(self, polarity: str) -> str:
+        """Any clause of this polarity, drawn with CLAUSE_WEIGHTS; now and then without its subject, as notes
+        are written ('it was not bad for the price' -> 'not bad for the price')."""
+        makers = list(CLAUSE_WEIGHTS)
+        text = getattr(self, self.r.choices(makers, [CLAUSE_WEIGHTS[m] for m in makers])[0])(polarity)
+        subject = re.match(r"(it|they|everything) (is |was |are |were )?|(it's|they're|this is|this was) ", text)
+        return text[subject.end():] if subject and self.r.random() < 0.35 else text
+
+    def strong(self, polarity: str) -> str:
+        """A clause that can carry the whole verdict against a milder one of the other polarity."""
+        maker = pick(self.r, ["verdict", "experience", "again_clause", "recommend", "so_that", "fact",
+                               "best_or_worst", "intense"])
+        if maker == "intense":
+            subject = self.aspect()
+            word = opinion_word(self.r, self.d, polarity)
+            return f"{subject} {be(self.r, subject)} {graded(self.r, word, rate=0.9)}"
+        return getattr(self, maker)(polarity)
+
+    def weak(self, polarity: str) -> str:
+        """A milder clause, the half a contrast concedes: 'the room was a bit small', 'the staff were nice'."""
+        r = self.r
+        choice = r.random()
+        if choice < (0.55 if polarity == "neg" else 0.3):  # a hedged fault, or faint praise
+            return self.described(polarity, mild=True)
+        if choice < 0.7:  # the domain's own, descriptive words: a generic one ("awful") would not be conceded
+            subject = self.aspect()
+            return f"{subject} {be(r, subject)} {pick(r, self.d.pos if polarity == 'pos' else self.d.neg)}"
+        if choice < 0.85:
+            return self.fact(polarity)
+        if polarity == "neg":
+            return pick(r, [f"{self.thing} isn't cheap", f"{self.thing} isn't perfect", "it's not perfect",
+                             f"it's {pick(r, lex.MILD_FAULTS)}", f"{self.thing} is {pick(r, lex.MILD_FAULTS)}",
+                             "it's far from perfect", "it's not cheap", f"{pick(self.r, self.d.aspects)} could be better",
+                             f"{pick(self.r, self.d.aspects)} could have been better"])
+        return pick(r, [f"{self.thing} looks great", "it started well", f"{pick(self.r, self.d.aspects)} is nice",
+                         f"{self.thing} has its moments", "the idea is good", "it looked great in the photos"])
+
+
+CLAUSE_WEIGHTS = {"described": 10, "negated": 3, "fact": 4, "verdict": 3, "feeling": 2, "experience": 2,
+                  "again_clause": 1.5, "recommend": 1.5, "so_that": 1, "best_or_worst": 1, "expectation": 1,
+                  "value": 1, "quality": 1, "degree": 1.5, "believe": 0.5, "habit": 1, "negated_idiom": 2, "surprise": 0.7, "even": 0.7, "felt": 1.5,
+                  "faint": 1}
+
+
+def opinion_word_pool(d: lex.Domain, polarity: str) -> list[str]:
+    return (d.pos + lex.POS_ADJ) if polarity == "pos" else (d.neg + lex.NEG_ADJ)
+
+
+# --------------------------------------------------------------------------- review shapes
+
+
+def _single(v: Review, polarity: str) -> str:
+    return v.clause(polarity)
+
+
+def _two_alike(v: Review, polarity: str) -> str:
+    a, b = v.clause(polarity), v.clause(polarity)
+    join = pick(v.r, [", and ", " and ", "; ", ". ", ", plus ", ". Also, ", ". On top of that, ", ". And "])
+    return a + join + (cap(b) if join.endswith(". ") else b)
+
+
+def _contrast(v: Review, polarity: str) -> str:
+    """Two halves that disagree. After "but" (and "however", "still" ...) the last half decides however strongly the
+    first is put ("the food was great, but the service was so slow that we left"); before "though" (and "even if"
+    ...) the first does, over a milder concession ("worth it, though a bit pricey")."""
+    r = v.r
+    weak, strong = v.weak(other(polarity)), v.strong(polarity)
+    last = ["{w}, but {s}", "{w} but {s}", "{w}. But {s}", "{w}, yet {s}", "{w}. However, {s}",
+            "{w}. That said, {s}", "{w}. Still, {s}", "sure, {w}, but {s}", "yes, {w}, but {s}",
+            "although {w}, {s}", "even though {w}, {s}", "while {w}, {s}", "{w}, but overall {s}",
+            "{w}. Overall though, {s}", "{w}... but {s}", "ok, {w}, but {s}"]
+    first = ["{s}, although {w}", "{s}, even though {w}", "{s}, though {w}", "{s} even if {w}",
+             "{s}. Sure, {w}, but still", "{s}, despite the fact that {w}", "{s}. Granted, {w}",
+             "{s}, and that's even though {w}"]
+    lucky = ["{w}. Luckily, {s}", "{w}, but thankfully {s}", "{w}. Fortunately, {s}"]
+    unlucky = ["{w}. Unfortunately, {s}", "{w}, but sadly {s}", "{w}. Sadly, {s}"]
+    pool = pick(r, [last, last, first, lucky if polarity == "pos" else unlucky])
+    if pool is not first and r.random() < 0.5:
+        weak, strong = v.described(other(polarity)) if r.random() < 0.7 else v.clause(other(polarity)), \
+            v.clause(polarity)
+    text = pick(r, pool).format(w=weak, s=strong)
+    return re.sub(r"\. ([a-z])", lambda m: ". " + m.group(1).upper(), text)
+
+
+def _short_contrast(v: Review, polarity: str) -> str:
+    """'A bit pricey, but worth it.' / 'Nice enough, but not worth the money.'"""
+    r = v.r
+    aspect = bare(pick(r, v.d.aspects))
+    if polarity == "pos":
+        weak = pick(r, [f"{pick(r, lex.HEDGES)} {pick(r, lex.NEG_MILD)}", pick(r, lex.MILD_FAULTS),
+                         f"{pick(r, lex.NEG_MILD)} {aspect}"])
+        strong = pick(r, lex.POS_FRAGMENTS)
     else:
-        adj = _adj(r, d, "neg")
-        options = [
-            f"{subj} was not {adj} at all.",
-            f"{subj} was never {adj}.",
-            f"I have no complaints, {subj} was not {adj}.",
-            f"Nothing about {subj} was {adj}.",
-            f"I expected {subj} to be {adj}, but it was not.",
-        ]
-    return cap(r.choice(options))
+        weak = pick(r, [pick(r, lex.POS_MILD), f"{pick(r, lex.POS_MILD)} {aspect}", pick(r, lex.MILD_PRAISE),
+                         f"lovely {aspect}"])
+        strong = pick(r, lex.NEG_FRAGMENTS)
+    form = pick(r, ["{w}, but {s}", "{w} but {s}", "{w}... but {s}", "{s}, even if {w}", "{s}, though {w}",
+                     "{w}. Still, {s}"])
+    if form.endswith("Still, {s}"):
+        strong = strong.removeprefix("still ")
+    return form.format(w=weak, s=strong)
 
 
-NEGATION_RATE = 0.15
+def _expectations(v: Review, polarity: str) -> str:
+    """What one expected, then what it was: 'I had high hopes, but ...' (the second half decides)."""
+    r = v.r
+    if polarity == "pos":
+        before = pick(r, ["I didn't expect much", "I was skeptical at first", "I almost didn't go",
+                           "I had my doubts", "the reviews were mixed", "I nearly sent it back on day one",
+                           "I'm usually hard to please", "I wasn't sure about it at first"])
+        join = pick(r, [", but ", " but ", ". Boy was I wrong: ", ". Turns out "])
+        if r.random() < 0.2:
+            before, join = pick(r, ["I had high hopes", "everyone raved about it", "my expectations were high"]), \
+                pick(r, [" and ", ", and ", ". Thankfully "])
+    else:
+        before = pick(r, ["I had high hopes", f"I really wanted to love {v.thing}", "everyone raved about it",
+                           "on paper it looked great", "the reviews were glowing", "I was so excited",
+                           f"I've always liked {v.thing}", "it started so well"])
+        join = pick(r, [", but ", " but ", ". Sadly ", ". Instead "])
+        if r.random() < 0.2:
+            before, join = pick(r, ["I didn't expect much", "my expectations were low", "I was skeptical"]), \
+                pick(r, [" and ", ", and even so ", ". Still "])
+    return before + join + v.strong(polarity)
 
 
-def _review(polarity: str):
-    def make(r: random.Random) -> str:
-        if r.random() < NEGATION_RATE:
-            return _negated_review(r, polarity)
-        return _plain_review(r, polarity)
-    return make
+def _only(v: Review, polarity: str) -> str:
+    """'My only complaint is that the room was a bit small.' / 'The only good thing was the view.'"""
+    r = v.r
+    aspect = pick(r, v.d.aspects)
+    if polarity == "pos":
+        tail = pick(r, [f"my only complaint is that {v.described('neg', mild=True)}",
+                         f"the only downside is that {v.described('neg', mild=True)}",
+                         f"the only thing I'd change is {aspect}", f"my only gripe is {aspect}",
+                         f"if I had to pick a fault, {v.described('neg', mild=True)}"])
+        head = v.clause("pos") if r.random() < 0.6 else ""
+    else:
+        tail = pick(r, [f"the only {pick(r, ['good', 'decent', 'redeeming', 'positive'])} thing was {aspect}",
+                         f"the only thing I liked was {aspect}",
+                         "the best part was leaving", f"{aspect} was the only decent thing about it",
+                         f"the only nice thing I can say is that {v.described('pos', mild=True)}",
+                         "the only thing it's good for is the bin"])
+        head = v.clause("neg") if r.random() < 0.6 else ""
+    return f"{head}. {cap(tail)}" if head else tail
 
 
-def make_sentiment(out_dir: Path) -> dict[str, int]:
+def _question(v: Review, polarity: str) -> str:
+    r = v.r
+    t = v.singular_subject()
+    if r.random() < 0.45:  # the same question under both labels: the answer decides
+        question = pick(r, [f"Is {t} worth it?", f"Would I {v.again()}?", f"Would I recommend {v.thing}?",
+                             "Was it worth the money?", "Worth it?", f"Should you buy {v.it}?", "Verdict?",
+                             "Would I do it again?"])
+        answer = pick(r, ["Absolutely.", "In a heartbeat.", "Without a doubt.", "Yes, yes and yes.", "100%.",
+                           "Definitely.", "Every time.", "You bet.", "Oh, absolutely!", "Without hesitation."]
+                          if polarity == "pos" else
+                          ["Not at all.", "No way.", "Not a chance.", "Absolutely not.", "Nope.", "Not really.",
+                           "Never.", "Hard no.", "Not in a million years.", "I wouldn't."])
+        text = f"{question} {answer}"
+        return f"{cap(v.clause(polarity))}. {text}" if r.random() < 0.4 else text
+    if polarity == "pos":
+        word = pick(r, [w for w in opinion_word_pool(v.d, "pos") if " " not in w])
+        forms = [f"Who knew {t} could be this {word}?", "What more could you ask for?",
+                 f"Why didn't I {pick(r, ['find', 'buy', 'try', 'get'])} {v.thing} "
+                 f"{pick(r, ['sooner', 'years ago', 'earlier', 'ages ago'])}?",
+                 f"How is {t} this {word}?", "Can it get any better?",
+                 f"Looking for {article(bare(v.thing))} {bare(v.thing)}? Look no further.",
+                 "Where has this been all my life?", f"Need {article(bare(v.thing))} {bare(v.thing)}? Get this one.",
+                 "What's not to love?", "Is there anything it can't do?"]
+    else:
+        word = pick(r, [w for w in opinion_word_pool(v.d, "neg") if " " not in w])
+        aspect = pick(r, v.d.aspects)
+        forms = [f"Why {be(r, aspect)} {aspect} so {word}?", "What were they thinking?", "How is this allowed?",
+                 f"Why does {pick(r, ['it', 'everything', v.thing])} take {pick(r, ['so long', 'forever', 'three weeks', 'an hour'])}?",
+                 f"Why is it so hard to {pick(r, ['get a refund', 'cancel', 'get a straight answer', 'find anyone to help', 'get it to work'])}?",
+                 "Who thought this was a good idea?", f"Did anyone actually test {v.thing}?",
+                 f"Is it too much to ask for {bare(aspect)} that isn't {word}?", "Why did I waste my money?",
+                 f"How can {t} be this {word}?", "Why does anyone go there?", "Seriously, what happened?"]
+    text = pick(r, forms)
+    if r.random() < 0.5:
+        return f"{cap(v.clause(polarity))}. {text}" if r.random() < 0.5 else f"{text} {cap(v.clause(polarity))}"
+    return text
+
+
+def _exclamation(v: Review, polarity: str) -> str:
+    r = v.r
+    words = [w for w in opinion_word_pool(v.d, polarity) if " " not in w]
+    noun = bare(pick(r, [v.thing, *v.d.aspects]))
+    a, b, c = pick_distinct(r, words, 3)
+    forms = [f"What {article(a)} {a} {noun}!" if not is_plural(noun) else f"What {a} {noun}!",
+             f"So {a}!", f"{cap(a)}, {b} and {c}!", f"Absolutely {a}!", f"{cap(a)} {noun}!",
+             f"{cap(graded(r, a, 1.0))}!!", f"{cap(a)}, {b}, {c}."]
+    if polarity == "pos":
+        forms += ["What a find!", "What a treat!", "What a gem!", "Love, love, love it!"]
+    else:
+        forms += ["What a waste!", "What a joke!", "What a rip-off!", "Never, ever again!"]
+    text = pick(r, forms)
+    return f"{text} {cap(v.clause(polarity))}" if r.random() < 0.5 else text
+
+
+def _short(v: Review, polarity: str) -> str:
+    r = v.r
+    short = pick(r, lex.POS_SHORT if polarity == "pos" else lex.NEG_SHORT)
+    mark = pick(r, [".", ".", "!", "!!", ""])
+    if r.random() < 0.3:
+        return short + mark
+    if r.random() < 0.5:
+        return f"{short}{mark or '.'} {cap(v.clause(polarity))}"
+    return f"{cap(v.clause(polarity))}. {short}"
+
+
+def _listing(v: Review, polarity: str) -> str:
+    """'Great food, friendly staff, fair prices.'"""
+    r = v.r
+    aspects = pick_distinct(r, v.d.aspects, pick(r, [2, 3, 3]))
+    words = [w for w in opinion_word_pool(v.d, polarity) if gradable(w) and not w.startswith("a ")]
+    parts = [f"{pick(r, words)} {bare(a)}" for a in aspects]
+    text = ", ".join(parts[:-1]) + pick(r, [" and ", ", ", ", and "]) + parts[-1]
+    return text if r.random() < 0.5 else f"{text}. {cap(v.clause(polarity))}"
+
+
+def _not_only(v: Review, polarity: str) -> str:
+    """'Not only was the food cold, the waiter was rude too': a 'not' that flips nothing."""
+    r = v.r
+    a, b = pick_distinct(r, v.d.aspects, 2)
+    wa, wb = (graded(r, pick(r, [w for w in opinion_word_pool(v.d, polarity) if gradable(w)])) for _ in range(2))
+    verb = "were" if is_plural(a) else "was"
+    return pick(r, [f"not only {verb} {a} {wa}, {b} {be(r, b)} {wb} too",
+                     f"not only {verb} {a} {wa}, but {b} {be(r, b)} {wb} as well"])
+
+
+def _turn(v: Review, polarity: str) -> str:
+    """A review that turns: 'it started slow, but by the end I was hooked' (the later verdict decides)."""
+    r = v.r
+    start = pick(r, ["at first", "in the beginning", "for the first few days", "early on", "initially"])
+    weak = v.weak(other(polarity))
+    turn = pick(r, lex.TURNS)
+    form = pick(r, ["{start} {w}, but {turn} {s}", "{w} at first, but {turn} {s}", "{start} {w}. {Turn}, {s}",
+                     "{w} {start}; {turn}, {s}"])
+    return form.format(start=start, w=weak, turn=turn, Turn=cap(turn), s=v.strong(polarity))
+
+
+def _juxtaposed(v: Review, polarity: str) -> str:
+    """'Great trailer, boring movie.': praise and fault side by side, the thing itself judged last."""
+    r = v.r
+    side = pick(r, [w for w in opinion_word_pool(v.d, other(polarity)) if " " not in w])
+    main = pick(r, [w for w in opinion_word_pool(v.d, polarity) if " " not in w])
+    aspect, thing = bare(pick(r, v.d.aspects)), bare(v.thing)
+    return pick(r, [f"{side} {aspect}, {main} {thing}", f"{side} {aspect} but {main} {thing}",
+                     f"{side} {aspect}, shame about the {thing}" if polarity == "neg"
+                     else f"{side} {aspect}, but what {article(main)} {main} {thing}"])
+
+
+STORY_MOMENTS = {
+    "place": ["when we got there", "from the moment we walked in", "once we sat down", "as soon as we arrived"],
+    "product": ["when it finally arrived", "as soon as I opened the box", "when I tried it", "from the first day"],
+    "media": ["from the first minute", "once it got going", "from the opening scene", "right from the start"],
+    "service": ["when they finally turned up", "from the first call", "from start to end", "once it got going"],
+    "software": ["from the moment I installed it", "as soon as I logged in", "from the first day", "once I set it up"],
+}
+
+
+def _story(v: Review, polarity: str) -> str:
+    """A longer account: what happened, then how two or three things were ('we booked it for our honeymoon, and
+    when we got there the room was spotless, the staff were lovely and the view was stunning')."""
+    r = v.r
+    opening = pick(r, v.d.context + lex.NEUTRAL_CONTEXT)
+    when = pick(r, STORY_MOMENTS[v.d.kind])
+    parts = list(dict.fromkeys(v.described(polarity) if r.random() < 0.6 else v.fact(polarity)
+                               for _ in range(pick(r, [2, 3]))))
+    if len(parts) == 1:
+        return f"{opening}, and {when} {parts[0]}"
+    listed = ", ".join(parts[:-1]) + " and " + parts[-1]
+    middle = f", {v.fact(polarity)}," if r.random() < 0.4 else ","
+    return f"{opening}{middle} and {when} {listed}"
+
+
+def _rating(v: Review, polarity: str) -> str:
+    r = v.r
+    rating = pick(r, lex.POS_RATINGS if polarity == "pos" else lex.NEG_RATINGS)
+    return pick(r, [f"{rating}. {cap(v.clause(polarity))}", f"{cap(v.clause(polarity))}. {rating}.", f"{rating}."])
+
+
+REVIEW_SHAPES = [(_single, 34), (_two_alike, 16), (_contrast, 18), (_short_contrast, 4), (_expectations, 5),
+                 (_only, 3), (_question, 6), (_exclamation, 5), (_short, 7), (_listing, 5), (_not_only, 2),
+                 (_turn, 4), (_juxtaposed, 3), (_story, 4), (_rating, 2)]
+
+
+def _dress(r: random.Random, body: str, polarity: str, d: lex.Domain) -> str:
+    """Context before, an opener, a closing verdict, final punctuation and case: the same odds for both labels."""
+    if not body.endswith(("?", "!", ".", ")")):
+        body += r.choices([".", "!", "!!", "", "..."], [70, 12, 3, 12, 3])[0]
+    if r.random() < 0.15:
+        context = pick(r, d.context + lex.NEUTRAL_CONTEXT)
+        ended = body if body.endswith(("?", "!", ".", ")")) else body + "."
+        forms = [f"{cap(context)}. {cap(body)}", f"{cap(ended)} For the record, {context}."]
+        if body[:1].islower():
+            forms.append(f"{cap(context)}, and {body}")
+        body = pick(r, forms)
+    if r.random() < 0.2:
+        pool = lex.NEUTRAL_OPENERS if r.random() < 0.6 else (lex.POS_OPENERS if polarity == "pos" else lex.NEG_OPENERS)
+        opener = pick(r, pool)
+        if opener.endswith(",") and not re.match(r"I\b", body):
+            body = body[:1].lower() + body[1:]
+        body = f"{opener} {body}" if opener.endswith((",", ":")) else f"{opener} {cap(body)}"
+    if r.random() < 0.1:
+        ended = body if body.endswith(("?", "!", ".", ")")) else body + "."
+        body = f"{ended} {pick(r, lex.POS_CLOSERS if polarity == 'pos' else lex.NEG_CLOSERS)}"
+    body = cap(body)
+    return body.lower() if r.random() < 0.08 else body
+
+
+def review(r: random.Random, polarity: str) -> str:
+    shapes, weights = zip(*REVIEW_SHAPES)
+    while True:
+        name = pick(r, list(lex.DOMAINS))
+        v = Review(r, lex.DOMAINS[name], name)
+        text = _dress(r, r.choices(shapes, weights)[0](v, polarity), polarity, v.d)
+        if len(text.split()) <= MAX_REVIEW_WORDS:
+            return text
+
+
+def review_pairs(rng: random.Random, count: int) -> tuple[list[str], list[str]]:
+    """`count` positive and `count` negative reviews, drawn in pairs from one seed each, so the two of a pair share
+    their domain, subject, aspects, shape and framing and differ in what they say: every word that carries no
+    opinion occurs under both labels alike. No text occurs twice, in any case (the tokenizer lower-cases)."""
+    seen: set[str] = set()
+    pos: list[str] = []
+    neg: list[str] = []
+    while len(pos) < count:
+        seed = rng.getrandbits(64)
+        good, bad = review(random.Random(seed), "pos"), review(random.Random(seed), "neg")
+        if good.lower() not in seen and bad.lower() not in seen and good.lower() != bad.lower():
+            seen |= {good.lower(), bad.lower()}
+            pos.append(good)
+            neg.append(bad)
+    return pos, neg
+
+
+NEGATION = re.compile(r"\b(not|no|never|nothing|nobody|none|nowhere|hardly|barely)\b|n't\b", re.IGNORECASE)
+CONTRAST = re.compile(r"\b(but|though|although|however|yet|while|despite|still|granted)\b", re.IGNORECASE)
+
+
+def lexicon_items(value) -> list[str]:
+    """The phrases in one of sentiment_lexicon's values (a list, a Domain, or a dict of lists)."""
+    if isinstance(value, lex.Domain):
+        return [item for field in value[1:] for item in field]
+    if isinstance(value, dict):
+        return [item for v in value.values() for item in lexicon_items(v)]
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
+def make_sentiment(out_dir: Path) -> tuple[dict[str, int], dict[str, float]]:
+    """Write the splits; return their row counts and the shares of training rows with a negation or contrast."""
     rng = random.Random(SENTIMENT_SEED)
     total = sum(SENTIMENT_SPLITS.values())
     per_label = total // 2
-    pos = unique_draws(rng, _review("pos"), per_label)
-    neg = unique_draws(rng, _review("neg"), per_label, exclude=pos)
+    pos, neg = review_pairs(rng, per_label)
     out_dir.mkdir(parents=True, exist_ok=True)
     counts = {}
     start = 0
@@ -521,7 +1117,10 @@ def make_sentiment(out_dir: Path) -> dict[str, int]:
             writer.writerow(["text", "label"])
             writer.writerows(rows)
         counts[split] = len(rows)
-    return counts
+        if split == "train":
+            shares = {name: sum(bool(pattern.search(text)) for text, _ in rows) / len(rows)
+                      for name, pattern in (("negation", NEGATION), ("contrast", CONTRAST))}
+    return counts, shares
 
 
 # --------------------------------------------------------------------------- seq2seq/*.jsonl
@@ -616,7 +1215,9 @@ def make_seq2seq(out_dir: Path) -> dict[str, int]:
 # --------------------------------------------------------------------------- README.md
 
 
-def make_readme(path: Path, corpus_lines: int, corpus_vocab: int, sentiment: dict[str, int], seq2seq: dict[str, int]) -> None:
+def make_readme(path: Path, corpus_lines: int, corpus_vocab: int, sentiment: dict[str, int], shares: dict[str, float],
+                seq2seq: dict[str, int]) -> None:
+    lexicon_size = len({item for value in vars(lex).values() for item in lexicon_items(value)})
     s = sentiment
     q = seq2seq
     c = CHAT_SPLITS
@@ -647,10 +1248,23 @@ not the generated files.
   simple arithmetic ("Two plus three is five."), days and months, colours, short stories with
   names, and "The quick brown fox ..." lines. {corpus_vocab} distinct words in all, meant for
   training a tokenizer and pretraining a tiny GPT-2 on CPU.
-- **sentiment/**: short product, film, restaurant and hotel review sentences. Each split is
-  balanced between the two labels and shuffled; about {int(NEGATION_RATE * 100)}% of rows use negation
-  ("was not good" is negative, "was not bad at all" is positive). No text appears in more
-  than one split.
+- **sentiment/**: reviews of the kinds people write, about {len(lex.DOMAINS)} kinds of thing (restaurants, cafes,
+  hotels, flights, films, series, books, albums, concerts, phones, laptops, headphones, shoes, clothes, kitchen
+  gear, furniture, apps, software, games, deliveries, customer service, courses, gyms, salons, plumbers ...),
+  built from the {lexicon_size} words and phrases of `sentiment_lexicon.py`. Each review draws a domain and a
+  shape: one or two clauses that agree; a contrast whose halves disagree, labelled by the stronger half, which
+  comes last after "but" and first before "though" ("A bit pricey, but worth it." is positive, "The food was
+  great, but the service was so slow that we left." negative); a review that turns ("slow at first, but by the
+  end ..."); a question answered either way ("Worth it? Not at all."); an exclamation, a rating, a short
+  verdict ("Meh.", "Total ripoff.") or a longer account of what happened. A clause praises or faults through
+  an opinion word (with intensifiers and hedges), a negated one ("wasn't bad at all" and "never boring" are
+  positive, "not worth it" and "nothing special" negative), a fact ("the battery is dead by lunchtime") or a
+  first-person experience ("I returned it after a week", "we'll definitely be back"). Negation, contrast,
+  questions, openers and exclamation marks occur under both labels: {shares['negation']:.0%} of the
+  training rows hold a negation and {shares['contrast']:.0%} a contrast word, each about as often in one label
+  as in the other. Rows are 1 to {MAX_REVIEW_WORDS} words, in varied case and punctuation; each split is
+  balanced between the labels and shuffled, and no text appears twice, in any case. Validation and test come
+  from the same generator, so they measure how well a model learned it, not how it reads reviews people write.
 - **seq2seq/**: text-to-text pairs for a tiny T5. `source` is a sentence with optional
   adjectives, adverbs, time and place phrases; `target` is its core,
   e.g. "The lazy small brown fox jumps over the sleepy dog near the river." -> "fox jumps over dog".
@@ -695,9 +1309,9 @@ as a conversation of one user turn (the prompt) and one assistant turn (the comp
 
 def main() -> None:
     corpus_lines, corpus_vocab = make_corpus(DATA_DIR / "corpus.txt")
-    sentiment = make_sentiment(DATA_DIR / "sentiment")
+    sentiment, shares = make_sentiment(DATA_DIR / "sentiment")
     seq2seq = make_seq2seq(DATA_DIR / "seq2seq")
-    make_readme(DATA_DIR / "README.md", corpus_lines, corpus_vocab, sentiment, seq2seq)
+    make_readme(DATA_DIR / "README.md", corpus_lines, corpus_vocab, sentiment, shares, seq2seq)
     print(f"corpus.txt: {corpus_lines} lines, {corpus_vocab} distinct words")
     for split, n in sentiment.items():
         print(f"sentiment/{split}.csv: {n} rows")
