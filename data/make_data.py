@@ -30,7 +30,7 @@ SEED = 1234
 DATA_DIR = Path(__file__).resolve().parent
 
 CORPUS_LINES = 4000
-SENTIMENT_SPLITS = {"train": 16000, "validation": 500, "test": 500}
+SENTIMENT_SPLITS = {"train": 24000, "validation": 500, "test": 500}
 SEQ2SEQ_SPLITS = {"train": 2000, "validation": 200}
 CHAT_SPLITS = {"train": 2000, "validation": 200, "test": 200}  # written by make_chat_data.py
 
@@ -583,10 +583,10 @@ class Review:
     def fact(self, polarity: str) -> str:
         """What happened, good or bad: the domain's own facts mostly, else its kind's or anyone's."""
         x = self.r.random()
-        if x < 0.6:
+        if x < 0.5:
             return pick(self.r, self.d.good if polarity == "pos" else self.d.bad)
         facts = lex.GOOD_FACTS if polarity == "pos" else lex.BAD_FACTS
-        return pick(self.r, facts[self.d.kind] if x < 0.8 else facts["any"])
+        return pick(self.r, facts[self.d.kind] if x < 0.75 else facts["any"])
 
     def verdict(self, polarity: str) -> str:
         """'this phone is worth every penny', "it's a total ripoff"."""
@@ -784,7 +784,7 @@ class Review:
                          f"{self.thing} has its moments", "the idea is good", "it looked great in the photos"])
 
 
-CLAUSE_WEIGHTS = {"described": 10, "negated": 3, "fact": 4, "verdict": 3, "feeling": 2, "experience": 2,
+CLAUSE_WEIGHTS = {"described": 10, "negated": 4.5, "fact": 6, "verdict": 3, "feeling": 2, "experience": 2,
                   "again_clause": 1.5, "recommend": 1.5, "so_that": 1, "best_or_worst": 1, "expectation": 1,
                   "value": 1, "quality": 1, "degree": 1.5, "believe": 0.5, "habit": 1, "negated_idiom": 2, "surprise": 0.7, "even": 0.7, "felt": 1.5,
                   "faint": 1}

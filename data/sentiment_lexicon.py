@@ -579,7 +579,7 @@ NEG_COMMON = items("bad | terrible | awful | boring | disappointing | horrible |
                    "crap | expensive | cheap | slow | overpriced | dreadful")
 COMMON_INTENSIFIERS = items("really | so | very | super | absolutely | incredibly | pretty | quite")
 POS_MILD = items(
-    "decent | nice enough | fine | okay | pleasant | alright | good enough | not bad | fair | passable | "
+    "decent | nice enough | fine | okay | pleasant | alright | good enough | fair | passable | "
     "perfectly fine | reasonable | acceptable | serviceable | adequate")
 NEG_MILD = items(
     "pricey | expensive | slow | basic | plain | dated | short | overpriced | underwhelming | average | "
@@ -876,26 +876,32 @@ GOOD_FACTS = {
         "it's streets ahead of anything else | it's been a game changer for me | it was an absolute delight | "
         "it's held up really well | every detail was thought through | it's clear they really care | "
         "it was a hit with everyone | the kids loved it | my partner was impressed too | it felt like a treat | "
-        "it's honestly flawless | it's a great little find | it's worth every minute | it made life so much easier"),
+        "it's honestly flawless | it's a great little find | it's worth every minute | it made life so much easier | "
+        "it did exactly what I hoped | it earned its place in my routine | it was worth the money and then some | I'd pay double for it | it surprised me in the best way | it got better the more I used it | I found myself smiling the whole time | it's the highlight of my week | it took all the stress away | it was over far too quickly | it's still as good as on day one | I've had nothing but compliments | everyone I showed it to wants one | it's exactly what it says on the tin"),
     "place": items(
         "the service was quick and warm | we felt looked after the whole time | the place was spotless | "
         "it had a lovely buzz | the staff couldn't do enough for us | there was plenty of space | "
-        "it's worth the trip across town | we were seated straight away | it felt like a home from home"),
+        "it's worth the trip across town | we were seated straight away | it felt like a home from home | "
+        "they greeted us with a big smile | they went the extra mile for my mum's birthday | the food melted in the mouth | everything was cooked to perfection | I slept like a baby | we never waited more than a few minutes | the bread came fresh out of the oven | it was quiet enough to hear each other | they remembered us from last year | they found us a table even though we hadn't booked"),
     "product": items(
         "it was easy to set up | it feels solid in the hand | it arrived well packaged | the build quality is superb | "
         "it's lighter than I expected | it fits perfectly | the instructions were clear | it still looks brand new | "
-        "it was worth the upgrade | it arrived a day early"),
+        "it was worth the upgrade | it arrived a day early | "
+        "it heats up in no time | it charges overnight and lasts all day | it fits like a glove | it's like walking on clouds | it holds a charge for days | it's whisper quiet | it cleans up in seconds | it survived a week of camping | it folds flat for storage | it feels sturdy and well balanced | the colour is even nicer in real life | it shipped the next day"),
     "media": items(
         "the story pulled me in | the characters are so well drawn | it had me laughing out loud | "
         "I was gripped the whole way | it's beautifully made | it's funny and moving at the same time | "
-        "it left me wanting more | it's smart without being smug"),
+        "it left me wanting more | it's smart without being smug | "
+        "it made me laugh out loud more than once | the last act really sticks the landing | it feels fresh | the time flew by | the dialogue crackles | it made me want to call my parents | the performances are pitch perfect | it rewards a second viewing | the music gave me goosebumps"),
     "service": items(
         "they were quick to respond | they kept me updated the whole time | everything was sorted within a day | "
         "they were honest about the cost | they went out of their way to help | it was so easy to book | "
-        "they turned up early"),
+        "they turned up early | "
+        "they explained everything in plain English | they double-checked everything | they arrived on the dot | they sorted it out in one call | they followed up the next day to check | they took their time and did it right | they were upfront about every cost | they treated us like family"),
     "software": items(
         "it's fast and never crashes | the interface is clean and simple | setup took two minutes | "
-        "it syncs perfectly | it's so easy to find everything | the updates keep making it better"),
+        "it syncs perfectly | it's so easy to find everything | the updates keep making it better | "
+        "it loads instantly | it hasn't crashed once | it runs smoothly on my old laptop | it backs everything up automatically | the new version is much snappier | it does everything I need without the clutter"),
 }
 BAD_FACTS = {
     "any": items(
@@ -906,26 +912,32 @@ BAD_FACTS = {
         "it's an absolute mess | it left a bad taste | nobody seems to care | it's a step backwards | "
         "it went downhill quickly | it was a struggle from day one | it fell to pieces | the quality has really dropped | "
         "it's barely usable | the kids hated it | my partner hated it too | it made everything harder | "
-        "it's full of problems | it's frustrating every single time | it was a disappointment from the start"),
+        "it's full of problems | it's frustrating every single time | it was a disappointment from the start | "
+        "it broke the first time I used it | it was over in five minutes and not in a good way | I want a refund and an apology | it made me wish I'd stayed at home | it's been nothing but trouble | I've regretted it ever since | it's the last time I'll fall for the hype | it was a chore from start to end | it gave me a headache | everyone I showed it to laughed | it looked nothing like the pictures | it got worse the more I used it | it took ages and still went wrong"),
     "place": items(
         "the place was filthy | we were ignored for ages | it was packed and chaotic | "
         "the staff looked like they didn't want to be there | it smelled damp | it was freezing inside | "
-        "the toilets were a disgrace | we felt rushed the whole time | it's gone downhill since the new owners"),
+        "the toilets were a disgrace | we felt rushed the whole time | it's gone downhill since the new owners | "
+        "the food was swimming in oil | everything tasted of nothing | my steak came out grey and chewy | I tossed and turned all night | the staff talked down to us | we waited ages just to order | they forgot half our order | the music was deafening | there was a weird smell the whole time | the walls were paper thin | they seated us right next to the toilets"),
     "product": items(
         "it arrived broken | the instructions were useless | it stopped working after a few uses | "
         "it doesn't fit properly | it's much smaller than it looks in the pictures | it smells like chemicals | "
-        "the battery dies in no time | the paint chipped straight away | parts were missing | it arrived a week late"),
+        "the battery dies in no time | the paint chipped straight away | parts were missing | it arrived a week late | "
+        "it rattles every time I move it | it squeaks with every step | it overheats after a few minutes | it leaks all over the counter | it pinches my toes | it lags constantly | it freezes every few minutes | it wobbles on a flat floor | the handle came off in my hand | it scratches if you look at it | the charger stopped working in a week | it takes an age to warm up"),
     "media": items(
         "the story goes nowhere | the characters are paper thin | it's painfully slow | it tries way too hard | "
         "I didn't care about anyone in it | the ending was a cop-out | it's predictable from start to finish | "
-        "the jokes are lazy"),
+        "the jokes are lazy | "
+        "it lost the plot halfway through | the last act falls apart | it feels dated | it went way over my head | the jokes are tired | it drags on and on | I didn't laugh once | the performances are wooden | it's two hours too long | it's a cash grab"),
     "service": items(
         "they never kept me updated | it took weeks to sort out | they kept cancelling | they were rude on the phone | "
         "they overcharged me | nobody takes responsibility | I was passed from person to person | "
-        "booking was a nightmare"),
+        "booking was a nightmare | "
+        "they talked down to me | they rushed the whole job | they messed up my booking | they never followed up | they turned up three hours late | they made it my problem | they charged me for things I never asked for | they kept putting me on hold"),
     "software": items(
         "it's slow and crashes constantly | the interface is a mess | it's full of ads | it drains the battery | "
-        "it won't let me log in | every update breaks something new | it keeps asking me to pay"),
+        "it won't let me log in | every update breaks something new | it keeps asking me to pay | "
+        "it takes forever to load | it logs me out every day | it lost all my files | it's so cluttered I can't find anything | the new version is a downgrade | it crashes whenever I save"),
 }
 
 # How it left one feeling, most used first: "I was {feeling}", "it left me {feeling}".
