@@ -504,6 +504,24 @@ def graded(r: random.Random, adjective: str, rate: float = 0.4) -> str:
     return f"{common(r, lex.COMMON_INTENSIFIERS) if r.random() < 0.5 else pick(r, lex.INTENSIFIERS)} {adjective}"
 
 
+# An opinion said plainly and denied, form by form: the two reviews of a pair take the same row.
+NEGATED_FORMS = [
+    ("{s} {be} {w}", "{s} {not_be} {w}"),
+    ("{s} {be} really {w}", "{s} {not_be} {w} at all"),
+    ("{s} {be} always {w}", "{s} {be} never {w}"),
+    ("{s} {be} so {w}", "{s} {not_be} that {w}"),
+    ("{s} {be} very {w}", "{s} {not_be} very {w}"),
+    ("{s} {be} {w} in every way", "{s} {be} not {w} in the slightest"),
+    ("{s} {be} as {w} as people say", "{s} {not_be} as {w} as people say"),
+    ("everything about {s} was {w}", "there was nothing {w} about {s}"),
+    ("I'd call {s} {w}", "I wouldn't call {s} {w}"),
+    ("{s} {be} exactly as {w} as I'd hoped", "{s} {not_be} exactly {w}"),
+    ("I expected {s} to be {w}, and {p} was", "I expected {s} to be {w}, but {p} wasn't"),
+    ("I found {s} really {w}", "I didn't find {s} {w} at all"),
+    ("anyone would call {s} {w}", "no one would call {s} {w}"),
+]
+
+
 class Review:
     """One review being drawn: its domain, the thing it is about, and the clause makers that share them."""
 
@@ -549,28 +567,27 @@ class Review:
         return f"{subject} {verb} {word}"
 
     def negated(self, polarity: str) -> str:
-        """An opinion word of the other polarity, negated: 'the room wasn't clean at all', 'never boring'. The
-        common words and the plain forms come most often ("not bad", "wasn't good"), as in real reviews, and both
-        labels share the forms, so that a pair differs in its word alone."""
+        """An opinion word and its negation, as the two reviews of a pair: 'the room was clean' is positive and
+        'the room wasn't clean at all' negative; 'the soup was bland' negative and 'the soup was never bland'
+        positive. The word (common ones most often, as "not bad" and "not good" are in real reviews) and the form
+        are drawn alike for both labels, so the pair differs in the negation alone."""
         r = self.r
         subject = self.aspect()
-        if polarity == "neg":  # praise, denied
-            x = r.random()
+        praise = r.random() < 0.5  # the word praises; else it faults
+        x = r.random()
+        if praise:
             word = common(r, lex.POS_COMMON) if x < 0.5 else pick(r, self.d.pos) if x < 0.75 else \
                 pick(r, [a for a in lex.POS_ADJ if " " not in a])
-        else:  # a fault, denied; the generic faults are said of the thing, which they all fit
-            x = r.random()
-            word = common(r, lex.NEG_NEGATABLE) if x < 0.5 else pick(r, self.d.neg) if x < 0.75 else \
-                common(r, lex.NEG_NEGATABLE)
+        else:  # the generic faults are said of the thing, which they all fit
+            word = common(r, lex.NEG_NEGATABLE) if x < 0.75 else pick(r, self.d.neg)
             if word not in self.d.neg:
                 subject = self.thing
-        forms = ["{s} {not_be} {w}", "{s} {not_be} {w} at all", "{s} {be} never {w}", "{s} {not_be} that {w}",
-                 "{s} {not_be} very {w}", "{s} {be} not {w} in the slightest", "{s} {not_be} as {w} as people say",
-                 "there was nothing {w} about {s}", "I wouldn't call {s} {w}", "{s} {not_be} exactly {w}",
-                 "I expected {s} to be {w}, but {p} wasn't", "I didn't find {s} {w} at all", "no one would call {s} {w}"]
+        negate = praise == (polarity == "neg")
+        forms = NEGATED_FORMS if gradable(word) and not word.startswith(("a ", "an ")) else NEGATED_FORMS[::2][:2]
+        plain, denied = zip(*forms)
         p = "they" if is_plural(subject) else "it"
-        return common(r, forms).format(s=subject, w=word, be=be(r, subject), not_be=be(r, subject, negated=True),
-                                       p=p)
+        return common(r, denied if negate else plain).format(
+            s=subject, w=word, be=be(r, subject), not_be=be(r, subject, negated=True), p=p)
 
     def felt(self, polarity: str) -> str:
         """How it left one: 'I was bored', 'we left delighted', "I've never been so disappointed"."""
@@ -775,12 +792,13 @@ class Review:
             return f"{subject} {be(r, subject)} {pick(r, self.d.pos if polarity == 'pos' else self.d.neg)}"
         if choice < 0.85:
             return self.fact(polarity)
+        aspect = pick(r, self.d.aspects)
         if polarity == "neg":
             return pick(r, [f"{self.thing} isn't cheap", f"{self.thing} isn't perfect", "it's not perfect",
                              f"it's {pick(r, lex.MILD_FAULTS)}", f"{self.thing} is {pick(r, lex.MILD_FAULTS)}",
-                             "it's far from perfect", "it's not cheap", f"{pick(self.r, self.d.aspects)} could be better",
-                             f"{pick(self.r, self.d.aspects)} could have been better"])
-        return pick(r, [f"{self.thing} looks great", "it started well", f"{pick(self.r, self.d.aspects)} is nice",
+                             "it's far from perfect", "it's not cheap", f"{aspect} could be better",
+                             f"{aspect} could have been better"])
+        return pick(r, [f"{self.thing} looks great", "it started well", f"{aspect} {be(r, aspect)} nice",
                          f"{self.thing} has its moments", "the idea is good", "it looked great in the photos"])
 
 
