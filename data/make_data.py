@@ -11,8 +11,8 @@ It (re)writes, next to this script:
     seq2seq/{train,validation}.jsonl        {"source", "target"} sentence -> core summary pairs
     README.md                   a short description of the files
 
-Everything comes from templates and word lists in this file, drawn with
-``random.Random`` seeded from SEED, so every run writes byte-identical files.
+Everything comes from templates and word lists in this file (the reviews' words and phrases in
+sentiment_lexicon.py), drawn with ``random.Random`` seeded from SEED, so every run writes byte-identical files.
 Standard library only; no network.
 """
 
@@ -397,8 +397,9 @@ def make_corpus(path: Path) -> tuple[int, int]:
 # clauses, and every clause says something good or bad through an opinion word, a negated one ("wasn't bad at
 # all"), a fact ("the battery is dead by lunchtime") or an experience ("I returned it after a week"). In a
 # contrast the halves disagree and the label is the stronger half's, which comes last after "but" and first
-# before "though", so a classifier has to read both. Negation, contrast, questions, openers, context and
-# exclamation marks occur under both labels alike, so none of them is a label on its own.
+# before "though", so a classifier has to read both. Reviews are drawn in pairs from one seed (review_pairs): the
+# positive and the negative one share everything but what they say, so negation, contrast, questions, openers,
+# context and every other word without an opinion occur under both labels alike and none is a label on its own.
 
 MAX_REVIEW_WORDS = 35
 # Plural subjects take "were"; these end in -s but are one thing.
@@ -1266,23 +1267,25 @@ not the generated files.
   simple arithmetic ("Two plus three is five."), days and months, colours, short stories with
   names, and "The quick brown fox ..." lines. {corpus_vocab} distinct words in all, meant for
   training a tokenizer and pretraining a tiny GPT-2 on CPU.
-- **sentiment/**: reviews of the kinds people write, about {len(lex.DOMAINS)} kinds of thing (restaurants, cafes,
-  hotels, flights, films, series, books, albums, concerts, phones, laptops, headphones, shoes, clothes, kitchen
-  gear, furniture, apps, software, games, deliveries, customer service, courses, gyms, salons, plumbers ...),
-  built from the {lexicon_size} words and phrases of `sentiment_lexicon.py`. Each review draws a domain and a
-  shape: one or two clauses that agree; a contrast whose halves disagree, labelled by the stronger half, which
-  comes last after "but" and first before "though" ("A bit pricey, but worth it." is positive, "The food was
-  great, but the service was so slow that we left." negative); a review that turns ("slow at first, but by the
-  end ..."); a question answered either way ("Worth it? Not at all."); an exclamation, a rating, a short
-  verdict ("Meh.", "Total ripoff.") or a longer account of what happened. A clause praises or faults through
-  an opinion word (with intensifiers and hedges), a negated one ("wasn't bad at all" and "never boring" are
-  positive, "not worth it" and "nothing special" negative), a fact ("the battery is dead by lunchtime") or a
-  first-person experience ("I returned it after a week", "we'll definitely be back"). Negation, contrast,
-  questions, openers and exclamation marks occur under both labels: {shares['negation']:.0%} of the
-  training rows hold a negation and {shares['contrast']:.0%} a contrast word, each about as often in one label
-  as in the other. Rows are 1 to {MAX_REVIEW_WORDS} words, in varied case and punctuation; each split is
-  balanced between the labels and shuffled, and no text appears twice, in any case. Validation and test come
-  from the same generator, so they measure how well a model learned it, not how it reads reviews people write.
+- **sentiment/**: reviews of the kinds people write, about {len(lex.DOMAINS)} kinds of thing (restaurants, cafes, hotels,
+  flights, films, series, books, albums, concerts, phones, laptops, headphones, shoes, clothes, kitchen gear,
+  furniture, apps, software, games, deliveries, customer service, courses, gyms, salons, plumbers ...), built from
+  the {lexicon_size} words and phrases of `sentiment_lexicon.py`. Each review draws a domain and a shape: one or two
+  clauses that agree; a contrast whose halves disagree, labelled by the stronger half, which comes last after "but"
+  and first before "though" ("A bit pricey, but worth it." is positive, "The food was great, but the service was
+  so slow that we left." negative); a review that turns ("slow at first, but by the end ..."); a question answered
+  either way ("Worth it? Not at all."); an exclamation, a rating, a short verdict ("Meh.", "Total ripoff.") or a
+  longer account of what happened. A clause praises or faults through an opinion word (with intensifiers and
+  hedges), a negated one ("wasn't bad at all" and "never boring" are positive, "not worth it" and "nothing
+  special" negative), a fact ("the battery is dead by lunchtime") or a first-person experience ("I returned it
+  after a week", "we'll definitely be back"). Reviews come in pairs drawn from one seed, a positive and a
+  negative one with the same domain, subject, aspects, shape and framing, so every word that carries no opinion
+  occurs under both labels alike; a negated clause is paired with the same word said plainly ("the room wasn't
+  clean at all" / "the room was clean"). {shares['negation']:.0%} of the training rows hold a negation and
+  {shares['contrast']:.0%} a contrast word. Rows are 1 to {MAX_REVIEW_WORDS} words, in varied case and punctuation;
+  each split is balanced between the labels and shuffled, and no text appears twice, in any case. Validation
+  and test come from the same generator, so they measure how well a model learned it, not how it reads reviews
+  people write.
 - **seq2seq/**: text-to-text pairs for a tiny T5. `source` is a sentence with optional
   adjectives, adverbs, time and place phrases; `target` is its core,
   e.g. "The lazy small brown fox jumps over the sleepy dog near the river." -> "fox jumps over dog".
