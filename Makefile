@@ -31,8 +31,8 @@ demo: install
 	$(BIN)/llmtool eval --metric perplexity --model $(DEMO)/pretrain-gpt2 --context 64
 	@echo "== 4/8 fine-tune the sentiment recipe (validation accuracy at the end) ==" >&2
 	$(BIN)/llmtool finetune recipes/sentiment.yaml -o $(DEMO)/sentiment --overwrite
-	@echo "== 5/8 classify a few sentences with it ==" >&2
-	$(BIN)/llmtool classify --model $(DEMO)/sentiment "The pizza was fresh and the staff were kind." "The film was a waste of two hours." "The hotel room was not bad at all."
+	@echo "== 5/8 classify a few sentences with it: negation and contrast too ==" >&2
+	$(BIN)/llmtool classify --model $(DEMO)/sentiment "The pasta was fresh and the waiter couldn't have been nicer." "The film was a waste of two hours." "Honestly, the hotel room wasn't bad at all." "Great screen, but the battery died after a week." "It wasn't cheap, but I'd buy it again tomorrow."
 	@echo "== 6/8 LoRA: adapters on the frozen GPT-2 (model.lora), then generate through the adapter directory ==" >&2
 	$(BIN)/llmtool finetune recipes/lora-gpt2.yaml model.name=$(DEMO)/pretrain-gpt2 -o $(DEMO)/lora-gpt2 --overwrite
 	$(BIN)/llmtool generate --model $(DEMO)/lora-gpt2 "The quick brown fox" --max-new-tokens 16
