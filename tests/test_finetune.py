@@ -40,7 +40,8 @@ SMALL_BERT = "model.config={model_type: distilbert, n_layers: 1, n_heads: 2, dim
 
 
 def test_classification_learns_and_saves_a_pipeline_ready_model(tmp_path):
-    recipe = recipe_for("sentiment.yaml", tmp_path, SMALL_BERT, "train.max_steps=60", "train.eval_every=30",
+    # 150 steps: on the natural reviews (issue 22) 60 took the loss from 0.69 to 0.62 only, 150 take it to 0.40
+    recipe = recipe_for("sentiment.yaml", tmp_path, SMALL_BERT, "train.max_steps=150", "train.eval_every=75",
                         "train.log_every=10", "train.lr=3e-3", "data.max_eval_samples=200")
     result = finetuning.finetune(recipe)
     out = tmp_path / "run"
@@ -58,7 +59,7 @@ def test_classification_learns_and_saves_a_pipeline_ready_model(tmp_path):
     assert list((out / "tensorboard").glob("events.*"))
     assert config.recipe_verb(out / "recipe.yaml") == "finetune"  # its first line is the command that reruns it
     rerun = config.load_recipe(out / "recipe.yaml")  # the saved recipe is itself a valid recipe
-    assert rerun.train.max_steps == 60
+    assert rerun.train.max_steps == 150
     assert "transformers" in json.loads((out / "versions.json").read_text())
 
 
