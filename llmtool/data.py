@@ -417,7 +417,7 @@ def _masked_lm_texts(batch, *, tokenizer, text: str, size: int) -> dict:
     """data.tokenize for masked-lm: each text with the tokenizer's special tokens (BERT: [CLS] ... [SEP]), cut
     to `size` tokens, and each token's word (masking.word_ids)."""
     enc = tokenizer(batch[text], truncation=True, max_length=size, return_token_type_ids=False)
-    enc["word_ids"] = [masking_lib.word_ids(enc, i, ids, tokenizer) for i, ids in enumerate(enc["input_ids"])]
+    enc["word_ids"] = [masking_lib.word_ids(enc, i, tokenizer) for i in range(len(enc["input_ids"]))]
     return _maskable(enc)
 
 
@@ -429,7 +429,7 @@ def _masked_lm_blocks(batch, *, tokenizer, text: str, size: int) -> dict:
                     return_attention_mask=False, verbose=False)  # a text past the positions is cut into blocks
     stream, words, first_word = [], [], 0
     for i, ids in enumerate(enc["input_ids"]):
-        numbered = [w if w == NOT_A_WORD else first_word + w for w in masking_lib.word_ids(enc, i, ids, tokenizer)]
+        numbered = [w if w == NOT_A_WORD else first_word + w for w in masking_lib.word_ids(enc, i, tokenizer)]
         stream += ids + [tokenizer.sep_token_id]
         words += numbered + [NOT_A_WORD]
         first_word = max(numbered, default=first_word - 1) + 1
@@ -646,6 +646,7 @@ class Collator:
         self.tokenizer = tokenizer
         self.pad_to = pad_to
         self.masking = masking
+        self.drawn: tuple[int | None, dict] = (None, {})  # (epoch, index -> masked row) of the last `targets`
         padding = "max_length" if pad_to else "longest"
         if task in (SEQ2SEQ_LM, CHAT, MASKED_LM):  # labels of their own, padded with the loss's ignore index
             self.inner = DataCollatorForSeq2Seq(tokenizer, model=model if task == SEQ2SEQ_LM else None,
@@ -669,13 +670,18 @@ class Collator:
         return batch
 
     def _masks(self, words: list[list[int]], input_ids: list[list[int]], indices: list[int], epoch: int | None):
-        return [self.masking.apply(ids, row_words, i, epoch) for ids, row_words, i in zip(input_ids, words, indices)]
+        """The rows masked for `epoch`: those `targets` drew for the step already, the others drawn now."""
+        drawn = self.drawn[1] if epoch is not None and self.drawn[0] == epoch else {}
+        return [drawn[i] if i in drawn else self.masking.apply(ids, row_words, i, epoch)
+                for ids, row_words, i in zip(input_ids, words, indices)]
 
     def targets(self, inputs, indices: list[int], epoch: int) -> int:
         """The tokens that the masks of `epoch` choose in the masked-LM rows at `indices`: a step's loss terms.
-        At least 1: a step that happens to choose none adds a loss of 0, not 0/0."""
+        At least 1: a step that happens to choose none adds a loss of 0, not 0/0. The masks are kept for the
+        step's batches (drawn again, they would be the same)."""
         columns = inputs[indices]
         masked = self._masks(columns["word_ids"], columns["input_ids"], indices, epoch)
+        self.drawn = (epoch, dict(zip(indices, masked)))
         return max(1, sum(label != -100 for _, labels in masked for label in labels))
 
     def _packed(self, columns: dict) -> dict:

@@ -77,17 +77,11 @@ def masking_for(tokenizer, probability: float, whole_words: bool, seed: int) -> 
                    whole_words=whole_words, seed=seed)
 
 
-def word_ids(encoding, index: int, input_ids: list[int], tokenizer) -> list[int]:
-    """Each token's word in one tokenized text (NOT_A_WORD for special tokens): the fast tokenizer's word_ids;
-    for a slow one, WordPiece's rule (a token that starts with ## continues the word before)."""
+def word_ids(encoding, index: int, tokenizer) -> list[int]:
+    """Each token's word in text `index` of a batch encoding (NOT_A_WORD for special tokens): a fast tokenizer's
+    word_ids (WordPiece: a word-start token and its ## continuations); with a slow one, which has none, each token
+    is a word of its own (whole-word masking asks for a fast tokenizer: recipe_data.masking)."""
     if tokenizer.is_fast:
         return [NOT_A_WORD if word is None else word for word in encoding.word_ids(index)]
     special = set(tokenizer.all_special_ids)
-    words, word = [], -1
-    for token_id, token in zip(input_ids, tokenizer.convert_ids_to_tokens(input_ids)):
-        if token_id in special:
-            words.append(NOT_A_WORD)
-            continue
-        word += not token.startswith("##") or word < 0
-        words.append(word)
-    return words
+    return [NOT_A_WORD if token in special else n for n, token in enumerate(encoding["input_ids"][index])]

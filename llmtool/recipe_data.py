@@ -80,10 +80,14 @@ def tokenize(recipe, tokenizer, train_rows, validation_rows, labels, accelerator
 
 def masking(recipe, tokenizer) -> Masking | None:
     """A masked-LM recipe's masks (data.mlm_probability, data.whole_word_mask, the run's seed) for its tokenizer,
-    which needs a mask token, and for packed blocks a [CLS] and a [SEP] token; None for the other tasks."""
+    which needs a mask token, for whole words a fast tokenizer's word_ids, and for packed blocks a [CLS] and a
+    [SEP] token; None for the other tasks."""
     if recipe.task != MASKED_LM:
         return None
     masking = masking_for(tokenizer, recipe.data.mlm_probability, recipe.data.whole_word_mask, recipe.train.seed)
+    if recipe.data.whole_word_mask and not tokenizer.is_fast:
+        raise UsageError("data.whole_word_mask: finds words through a fast tokenizer's word_ids, and this tokenizer "
+                         "is a slow one; set data.whole_word_mask: false")
     if recipe.data.packing and (tokenizer.cls_token_id is None or tokenizer.sep_token_id is None):
         raise UsageError("data.packing: a masked-lm block starts with the tokenizer's [CLS] token and ends with its "
                          "[SEP] token, and this tokenizer lacks one; set data.packing: false")

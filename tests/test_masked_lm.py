@@ -18,7 +18,7 @@ from test_finetune import StopAt, eval_losses, train_losses
 
 TINY_BERT = ("model.config={model_type: bert, num_hidden_layers: 1, num_attention_heads: 2, hidden_size: 32, "
              "intermediate_size: 64, max_position_embeddings: 64}")
-TINY = [TINY_BERT, "model.vocab_size=300", "data.block_size=32", "train.save_every=null"]
+TINY = [TINY_BERT, "model.vocab_size=300", "data.max_length=32", "train.save_every=null"]
 
 
 @pytest.fixture(autouse=True)
@@ -122,7 +122,7 @@ def test_a_mask_depends_on_seed_epoch_and_example_only(bert_tokenizer):
 
 
 def test_packed_blocks_are_cls_text_sep_and_validation_masks_are_fixed(bert_tokenizer):
-    recipe = config.load_recipe(ROOT / "recipes/pretrain-bert.yaml", ["data.block_size=32"])
+    recipe = config.load_recipe(ROOT / "recipes/pretrain-bert.yaml", ["data.packing=true", "data.block_size=32"])
     rows = datasets.Dataset.from_dict({"text": CORPUS.read_text(encoding="utf-8").splitlines()[:200]})
     masking = recipe_data.masking(recipe, bert_tokenizer)
     tokenized = recipe_data.tokenize(recipe, bert_tokenizer, rows, rows, None, masking=masking)
