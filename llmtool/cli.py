@@ -16,7 +16,7 @@ from llmtool.errors import Interrupted, LlmtoolError, SettingError
 
 app = typer.Typer(
     name="llmtool",
-    help="Put Hugging Face models to work: generate, chat, fine-tune, classify, distill and evaluate.",
+    help="Put Hugging Face models to work: generate, chat, fine-tune, classify, distill, evaluate, embed and search.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -79,7 +79,7 @@ def _root(
         typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
     ] = None,
 ) -> None:
-    """Put Hugging Face models to work: generate, chat, fine-tune, classify, distill and evaluate."""
+    """Put Hugging Face models to work: generate, chat, fine-tune, classify, distill, evaluate, embed and search."""
 
 
 def main() -> None:

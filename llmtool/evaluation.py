@@ -14,7 +14,7 @@ from llmtool import data as data_lib
 from llmtool.errors import LlmtoolError, SettingError, UsageError
 from llmtool.generation import GenerationSettings, generate_ids
 from llmtool.model_facts import position_limit
-from llmtool.models import LoadedModel
+from llmtool.models import LoadedModel, quiet_false_mask_alarm
 from llmtool.tasks import CAUSAL_LM, CAUSAL_TASKS, CHAT, CLASSIFICATION, MASKED_LM, SEQ2SEQ_LM
 
 # What finetune reports after each evaluation, per task (besides the loss). chat: of the trained (assistant)
@@ -48,6 +48,7 @@ def loss_and_logits(task: str, model, batch: dict):
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     if "position_ids" in inputs:  # packed conversations: with a KV cache, transformers would not keep them apart
         inputs["use_cache"] = False
+        quiet_false_mask_alarm()
     labels = batch["labels"]
     logits = model(**inputs).logits
     if task == CLASSIFICATION:
@@ -676,3 +677,49 @@ def evaluate_loaded(lm, names: list[str], rows: dict[str, list], context: int | 
         scores = {"perplexity": report.perplexity, "bits_per_byte": report.bits_per_byte, **harness, **scores}
     return ModelEvaluation(scores=scores, perplexity=report, rows=n_rows, truncated=truncated, dropped=dropped,
                            turns=turns, unfinished=unfinished)
+
+
+# ---------------------------------------------------------------- retrieval (llmtool eval --index)
+
+# recall@K: the share of a query's relevant documents among its K best, averaged over queries; mrr@K: the
+# reciprocal rank of its first relevant document in its K best (0 when none is), averaged. "mrr" is mrr@10.
+RETRIEVAL_METRIC = re.compile(r"(recall|mrr)(?:@([1-9][0-9]*))?")
+DEFAULT_RETRIEVAL_METRICS = ("recall@1", "recall@5", "recall@10", "mrr")
+MRR_DEPTH = 10
+
+
+def retrieval_metric_names(given: list[str]) -> list[str]:
+    """The retrieval metrics asked for (repeated or comma-separated), each recall@K or mrr[@K]."""
+    names = [name.strip().lower() for item in given for name in item.split(",") if name.strip()]
+    for name in names:
+        match = RETRIEVAL_METRIC.fullmatch(name)
+        if match is None or (match[1] == "recall" and match[2] is None):
+            raise UsageError(f"unknown retrieval --metric '{name}'; use recall@K (K a whole number, e.g. recall@5) "
+                             "or mrr (mrr@K: within the K best; mrr alone is mrr@10)")
+    return list(dict.fromkeys(names or DEFAULT_RETRIEVAL_METRICS))
+
+
+def _depth(name: str) -> int:
+    match = RETRIEVAL_METRIC.fullmatch(name)
+    return int(match[2]) if match[2] else MRR_DEPTH
+
+
+def retrieval_depth(names: list[str]) -> int:
+    """How many of the best documents the metrics `names` look at."""
+    return max(_depth(name) for name in names)
+
+
+def retrieval_scores(ranked: list[list[str]], relevant: list[list[str]], names: list[str]) -> dict:
+    """Each metric of `names` (retrieval_metric_names) over queries: `ranked` ids, best first, against the ids
+    `relevant` to each."""
+    scores = {}
+    for name in names:
+        depth, total = _depth(name), 0.0
+        for found, wanted in zip(ranked, relevant):
+            wanted = set(wanted)
+            if name.startswith("recall"):
+                total += len(wanted.intersection(found[:depth])) / len(wanted)
+            else:
+                total += next((1 / rank for rank, i in enumerate(found[:depth], 1) if i in wanted), 0.0)
+        scores[name] = total / len(ranked)
+    return scores

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from typing import Callable, Iterable, Iterator
 from llmtool.data import sorted_batches
 from llmtool.errors import LlmtoolError, SettingError, UsageError, json_problem
 from llmtool.model_facts import new_token_limit, position_limit
-from llmtool.models import LoadedModel
+from llmtool.models import LoadedModel, quiet_false_mask_alarm
 from llmtool.tasks import SEQ2SEQ_LM
 
 DEFAULT_MAX_LENGTH = 50  # total length (prompt + new tokens), as transformers' own default
@@ -373,21 +372,6 @@ def _supports_max_cache_len() -> bool:
     return hasattr(GenerationConfig(), "max_cache_len")  # newer transformers; older ones size the cache per call
 
 
-class _FalseMaskAlarm(logging.Filter):
-    """transformers drops the all-ones attention mask of a batch without padding and, once a row has ended with
-    the end token (also the pad token), warns that a mask may be missing. Each row is cut at its end token, so
-    nothing after it counts: a false alarm here."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "strongly recommend passing in an `attention_mask`" not in record.getMessage()
-
-
-def _quiet_false_mask_alarm() -> None:
-    logger = logging.getLogger("transformers.modeling_utils")
-    if not any(isinstance(f, _FalseMaskAlarm) for f in logger.filters):
-        logger.addFilter(_FalseMaskAlarm())
-
-
 def _sampling_warpers(settings: GenerationSettings) -> list:
     """transformers' own temperature, top-k and top-p warpers, as model.generate adds them when it samples."""
     from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
@@ -445,7 +429,7 @@ class _Decoder:
 
     def __init__(self, lm: LoadedModel, settings: GenerationSettings, compiled: bool = False, streamer=None):
         prepare_tokenizer(lm)
-        _quiet_false_mask_alarm()
+        quiet_false_mask_alarm()
         self.lm, self.settings, self.streamer = lm, settings, streamer
         self.seed = (settings.seed if settings.seed is not None else draw_seed()) if settings.sampling else None
         self.warpers = _sampling_warpers(settings) if settings.sampling else []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -314,11 +315,15 @@ def load_tokenizer(source: str, trust_remote_code: bool = False):
 UNEXPECTED_WEIGHTS_LIMIT = 0.25
 
 
-def _check_loading_info(source: str, model, info: dict, head: str) -> None:
-    """A local checkpoint saved with this head must fill every weight, and mostly with weights its config knows."""
+def _check_loading_info(source: str, model, info: dict, head: str, base: bool = False) -> None:
+    """A local checkpoint saved with this head must fill every weight, and mostly with weights its config knows.
+    A `base` model (load_base_model) may lack its pooler, which a checkpoint saved with a language-model head has
+    not: nothing reads it."""
     if head != HEAD_SAVED or not Path(source).is_dir():
         return  # a new head is missing by design; Hub checkpoints are left to transformers' own report
-    missing, unexpected = sorted(info.get("missing_keys", [])), sorted(info.get("unexpected_keys", []))
+    missing = sorted(key for key in info.get("missing_keys", [])
+                     if not (base and key.split(".")[0] == "pooler"))
+    unexpected = sorted(info.get("unexpected_keys", []))
     if missing:
         raise damaged(Path(source), f"lacks {len(missing)} weights that its config.json needs (e.g. "
                                      f"'{missing[0]}'), so the weights file is damaged or from another model")
@@ -354,14 +359,9 @@ def load_model(
         return _load_adapter(name, task=task, allowed_tasks=allowed_tasks, verb=verb, device=device, dtype=dtype,
                              trust_remote_code=trust_remote_code, allow_new_head=allow_new_head,
                              base_model=base_model, **config_overrides)
-    source = resolve_source(name)
-    _refuse_base_model(name, base_model)
-    if task is not None and task not in TASKS:
+    if task is not None and task not in TASKS:  # an option's value, checked before any file is
         raise SettingError(f"unknown task '{task}' ({{task}}); choose one of {', '.join(TASKS)}")
-    if Path(source).is_dir():
-        check_model_files(Path(source))
-        _check_weights_there(name, Path(source))
-    config = load_config(source, trust_remote_code, **config_overrides)
+    source, config = _checked_source(name, base_model, trust_remote_code, **config_overrides)
     given = task
     task = task or infer_task(config)
     if task not in allowed_tasks:
@@ -369,12 +369,49 @@ def load_model(
         raise SettingError(f"model '{name}' is a {config.model_type} {task} model ({how}), but {verb} needs one "
                            f"of: {', '.join(allowed_tasks)}")
     check_task(name, config, task, allow_new_head)
+    return _loaded(name, source, config, task, device, dtype, trust_remote_code, allow_new_head)
+
+
+def _checked_source(name: str, base_model: str | None, trust_remote_code: bool,
+                    **config_overrides: Any) -> tuple[str, Any]:
+    """The source of a full model (a local directory checked for damage and weights, or a Hub id) and its config."""
+    source = resolve_source(name)
+    _refuse_base_model(name, base_model)
+    if Path(source).is_dir():
+        check_model_files(Path(source))
+        _check_weights_there(name, Path(source))
+    return source, load_config(source, trust_remote_code, **config_overrides)
+
+
+def _loaded(name: str, source: str, config, task: str, device: str | None, dtype: str, trust_remote_code: bool,
+            allow_new_head: bool) -> LoadedModel:
+    """Tokenizer and weights of a checked model, on its device, in eval mode."""
     torch_device = select_device(device)
     torch_dtype = select_dtype(dtype, torch_device)
     tokenizer = load_tokenizer(source, trust_remote_code)
     model = _weights(name, source, config, task, torch_dtype, trust_remote_code, allow_new_head)
     model.to(torch_device).eval()
     return LoadedModel(model=model, tokenizer=tokenizer, task=task, device=torch_device, source=source)
+
+
+# LoadedModel.task of a model loaded without any head (load_base_model). Not a task a recipe or --task names.
+BASE_MODEL = "base-model"
+
+
+def load_base_model(name: str, *, device: str | None = None, dtype: str = "auto",
+                    trust_remote_code: bool = False) -> LoadedModel:
+    """The model's body without any head, through transformers' AutoModel: the hidden states that embeddings are
+    pooled from. A checkpoint saved with a head (a classifier, a language model) gives its body; the checks on
+    the directory, the tokenizer and the weights are load_model's. A LoRA adapter directory is refused: its
+    merged model (finetune's `merged/`) is a full model."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    if lora.is_adapter(name):
+        raise SettingError(f"'{name}' is a LoRA adapter; {{model}} must name a full model here: the adapter's "
+                           "merged model (lora merge: true writes it to merged/), or its base model")
+    source, config = _checked_source(name, None, trust_remote_code)
+    return _loaded(name, source, config, BASE_MODEL, device, dtype, trust_remote_code, allow_new_head=False)
 
 
 def _load_adapter(name: str, *, task: str | None, base_model: str | None, allow_new_head: bool,
@@ -399,7 +436,8 @@ def _weights(name: str, source: str, config, task: str, dtype, trust_remote_code
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the load report is checked below and said in one line, not as a table
     try:
-        model, info = auto_model_class(task).from_pretrained(
+        auto_class = _auto_base_class() if task == BASE_MODEL else auto_model_class(task)
+        model, info = auto_class.from_pretrained(
             source, config=config, dtype=dtype, trust_remote_code=trust_remote_code,
             use_safetensors=True, output_loading_info=True, ignore_mismatched_sizes=allow_new_head,
         )
@@ -414,5 +452,28 @@ def _weights(name: str, source: str, config, task: str, dtype, trust_remote_code
         raise _load_error(name, err) from err
     finally:
         hf_logging.set_verbosity(verbosity)
-    _check_loading_info(source, model, info, head_status(config, task))
+    base = task == BASE_MODEL
+    _check_loading_info(source, model, info, HEAD_SAVED if base else head_status(config, task), base)
     return model
+
+
+class _FalseMaskAlarm(logging.Filter):
+    """transformers warns that an attention mask may be missing whenever a batch holds the pad token and no mask
+    is passed. llmtool passes none on purpose in two places: generation drops the all-ones mask of a batch
+    without padding (a row that ended with the end token, also the pad token, is cut there), and packed
+    conversations are kept apart by their positions. A false alarm in both."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "strongly recommend passing in an `attention_mask`" not in record.getMessage()
+
+
+def quiet_false_mask_alarm() -> None:
+    logger = logging.getLogger("transformers.modeling_utils")
+    if not any(isinstance(f, _FalseMaskAlarm) for f in logger.filters):
+        logger.addFilter(_FalseMaskAlarm())
+
+
+def _auto_base_class():
+    from transformers import AutoModel
+
+    return AutoModel

@@ -286,3 +286,57 @@ class ResultsFile:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+
+class OutputFile:
+    """A file written in pieces (at any offset: `handle` is a seekable binary file) to a temporary file beside
+    `path`, which takes the output's place at `commit`; until then, and for good when the run fails or is
+    stopped, the file is as it was. Claimed (claim_output: checked, and locked against other llmtool runs until
+    `close`) when this is made. Embeddings use it: a vectors file whose header states its size cannot be kept
+    half-written, as JSON lines can."""
+
+    def __init__(self, path: Path, inputs: Mapping[str, str | Path | None] | None = None, *,
+                 overwrite: bool = False):
+        self._lock = claim_output(path, inputs, overwrite=overwrite)
+        self.path = path
+        self.target = _target(path)
+        self._handle = None
+        self._temporary: Path | None = None
+
+    @property
+    def handle(self):
+        if self._handle is None:
+            try:
+                if _is_special(self.target):  # a pipe or a device: written straight, nothing to keep
+                    self._handle = self.target.open("wb")
+                else:
+                    self._handle, self._temporary = _temporary_beside(self.target)
+            except OSError as err:
+                raise SettingError(f"could not write {{output}} '{self.path}' ({err.strerror or err})",
+                                   exit_code=LlmtoolError.exit_code) from None
+        return self._handle
+
+    def commit(self) -> None:
+        """The file whole in its place."""
+        handle = self.handle
+        try:
+            _close(handle)
+            if self._temporary is not None:
+                os.replace(self._temporary, self.target)
+                self._temporary = None
+        except OSError as err:
+            raise SettingError(f"could not write {{output}} '{self.path}' ({err.strerror or err})",
+                               exit_code=LlmtoolError.exit_code) from None
+
+    def close(self) -> None:
+        """The lock released; an uncommitted temporary file removed."""
+        try:
+            if self._handle is not None:
+                self._handle.close()
+            if self._temporary is not None:
+                self._temporary.unlink(missing_ok=True)
+                self._temporary = None
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None

@@ -36,8 +36,8 @@ def test_task_override_with_a_new_head(tiny_gpt2):
 
 
 def test_unknown_task_is_rejected(tiny_gpt2):
-    with pytest.raises(UsageError, match="unknown task 'chat' \\(--task\\)"), naming({"task": "--task"}):
-        models.load_model(str(tiny_gpt2), task="chat")
+    with pytest.raises(UsageError, match="unknown task 'summarize' \\(--task\\)"), naming({"task": "--task"}):
+        models.load_model(str(tiny_gpt2), task="summarize")
 
 
 def test_missing_directory(tmp_path):

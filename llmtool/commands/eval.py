@@ -53,6 +53,7 @@ def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its fun
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Windows or rows per forward pass: speed and memory, not results. (default: 8; perplexity windows on a CPU: 1)", show_default=False)] = None,
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Seq2seq and chat: longest generated answer or reply, in tokens.")] = 64,
     task: Annotated[Optional[str], typer.Option(help="Override the task read from each model's config (and the data): causal-lm, seq2seq-lm, classification or chat.")] = None,
+    index: Annotated[Optional[Path], typer.Option("--index", help="Retrieval: score search of this index (llmtool embed --output NAME.index) for the judged queries of --data, JSON lines of {\"query\", \"relevant\": [ids]}; metrics recall@K, mrr (mrr@K). (default metrics: recall@1, recall@5, recall@10, mrr)", show_default=False)] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table: scores and how they were measured.")] = False,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Also write the JSON to this file.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="With --output: replace a file that is not empty.")] = False,
@@ -61,7 +62,7 @@ def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its fun
     trust_remote_code: TrustRemoteCodeOption = False,
     base_model: BaseModelOption = None,
 ) -> None:
-    """Evaluate models on the same data: perplexity for language models, accuracy/F1 for classifiers, exact match/ROUGE/BLEU for text-to-text models.
+    """Evaluate models on the same data: perplexity for language models, accuracy/F1 for classifiers, exact match/ROUGE/BLEU for text-to-text models, recall@k/MRR for search over an index.
 
     Perplexity is of the text as it is: a text file's (or stdin's) whole text, blank lines and line breaks included, or a table's --text-column rows joined by newlines. A sliding window runs over it: each token is scored at most once, seeing up to --context tokens, and scored tokens weigh alike. It comes with a 95% interval and bits per byte (over the bytes of the scored tokens), which compares models with different tokenizers. --windows lm-eval scores as lm-evaluation-harness does, to reproduce its numbers. Classifiers are scored against --label-column; seq2seq models answer --source-column greedily and are scored against --target-column (their perplexity is that of the targets given the sources). A causal LM given conversations (--messages-column, or --prompt-column and --completion-column) is scored as a chat model: the perplexity of the assistant's turns (the tokens that llmtool finetune trains), and its greedy reply to every assistant turn, given the conversation before it, against that turn. With several --model, each gets one row.
 
@@ -78,10 +79,15 @@ def eval(  # noqa: A001 - the verb's name: cli.py registers each verb by its fun
       llmtool eval --model ./my-t5 --data pairs.jsonl --metric rouge,bleu,perplexity -o scores.json
 
       llmtool eval --model runs/chat-gpt2 --data data/chat/test.jsonl
+
+      llmtool eval --index docs.index --data data/retrieval/queries.jsonl --metric recall@5,mrr
     """
     from llmtool import evaluation, models, results_file
     from llmtool.tasks import CAUSAL_LM, CHAT, TASKS, model_task
 
+    if index is not None:
+        return _eval_retrieval(index, data, model, metric, json_output, output, overwrite, batch_size, device, dtype,
+                               trust_remote_code)
     requested = _metric_names(metric)
     if task is not None and task not in TASKS:
         raise UsageError(f"unknown --task '{task}'; choose one of {', '.join(TASKS)}")
@@ -382,3 +388,44 @@ def _progress(message: str) -> None:
     console = stderr_console()
     if console.is_terminal:
         console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+def _eval_retrieval(index: Path, data: str | None, model: list[str] | None, metric: list[str] | None,
+                    json_output: bool, output: Path | None, overwrite: bool, batch_size: int | None,
+                    device: str | None, dtype: str, trust_remote_code: bool) -> None:
+    """eval --index: exact search of the index for judged queries, scored (retrieval.evaluate), reported as the
+    other evaluations are (one row: the index's model)."""
+    from llmtool import evaluation, results_file, retrieval, vectors
+
+    names = evaluation.retrieval_metric_names(metric or [])
+    if data is None:
+        raise UsageError("--index scores search for judged queries: give them with --data FILE, JSON lines of "
+                         '{"query": "text", "relevant": [document ids]}')
+    if model is not None and len(model) > 1:
+        raise UsageError("--index is searched with the one model that made it; give --model once, or not at all")
+    claim = results_file.claim_output(output, {"data file": data, "index": index},
+                                      overwrite=overwrite) if output is not None else None
+    if claim is None and overwrite:
+        raise UsageError("--overwrite works on the file given with --output FILE")
+    try:
+        opened = vectors.open_index(index)
+        queries, relevant = retrieval.read_judgements(data, read_stdin() if data == "-" else None)
+        encoder = retrieval.query_encoder(opened, model[0] if model else None, device=device, dtype=dtype,
+                                          trust_remote_code=trust_remote_code)
+        scores = retrieval.evaluate(opened, encoder, queries, relevant, names, batch_size or 32)
+        report = {"data": "stdin" if data == "-" else f"'{data}'", "rows": len(queries),
+                  "results": [{"model": encoder.model, "task": "retrieval", "metrics": names, "index": str(index),
+                               "documents": opened.rows, "device": str(encoder.lm.device), "scores": scores}]}
+        if output is not None:
+            import json
+
+            results_file.write_whole(output, (json.dumps(report, ensure_ascii=False, indent=2) + "\n").encode())
+    finally:
+        if claim is not None:
+            claim.release()
+    if json_output:
+        from llmtool.commands._output import print_json
+
+        print_json(report)
+    else:
+        _print_table(report, whole=False)
