@@ -318,6 +318,7 @@ class StepEngine(Engine):
     def __init__(self, served: ServedModel, capacity: int, log: Callable[[str], None] = lambda line: None):
         super().__init__(served, capacity, log)
         self.batch = RunningBatch(served.lm)
+        self.peak = 0  # the most sequences decoded in one step
 
     def reset(self) -> None:
         self.batch = RunningBatch(self.served.lm)
@@ -352,7 +353,9 @@ class StepEngine(Engine):
             return
         events: dict[int, list] = {}
         stopped = []
-        for sequence in self.batch.step(joining):
+        stepped = self.batch.step(joining)
+        self.peak = max(self.peak, len(stepped))
+        for sequence in stepped:
             job, index = sequence.owner
             text = job.texts[index]
             released = ""
@@ -400,13 +403,14 @@ class GroupEngine(Engine):
             for i, sequences in zip(batch, new):
                 job, p = owners[i]
                 for j, ids in enumerate(sequences):
-                    text = job.texts[p * n + j]
+                    text, released = job.texts[p * n + j], ""
                     for token in ids:
                         if text.stopped:
                             break
-                        text.add(token)
+                        released += text.add(token)
                     finish = "stop" if text.stopped or len(ids) < budgets[i] else "length"
-                    _choice_events(job, p * n + j, text.rest(), finish, len(text.ids), events.setdefault(id(job), []))
+                    _choice_events(job, p * n + j, released + text.rest(), finish, len(text.ids),
+                                   events.setdefault(id(job), []))
             for job in jobs:
                 if not job.cancelled:
                     job.emit(events.get(id(job), []))
