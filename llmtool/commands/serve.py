@@ -11,7 +11,7 @@ import typer
 
 from llmtool.commands._output import note
 from llmtool.commands.options import DeviceOption, DtypeOption
-from llmtool.errors import UsageError
+from llmtool.errors import LlmtoolError, UsageError
 
 SETTING_NAMES = {"compile_decoder": "--compile"}
 API_KEY_ENV = "LLMTOOL_API_KEY"
@@ -49,6 +49,7 @@ def serve(
 
     names = _model_names(model)
     _check_bounds(max_concurrency, max_queue, grace)
+    _check_installed()
     api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
     listener = _listen(host, port)  # before any model loads: a port in use is reported at once
     try:
@@ -82,6 +83,14 @@ def _model_names(given: list[str] | None) -> dict[str, str]:
                              f"with --model NAME=DIR")
         names[name] = source
     return names
+
+
+def _check_installed() -> None:
+    import importlib.util
+
+    missing = [name for name in ("fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise LlmtoolError(f"llmtool serve needs {' and '.join(missing)}: pip install 'llmtool[serve]'")
 
 
 def _check_bounds(max_concurrency: int, max_queue: int, grace: float) -> None:
