@@ -130,18 +130,21 @@ class EmbeddingRequest:
     texts: list[str]
 
 
-# Text before the last whitespace is settled: tokenizers that tidy spaces (" ." -> ".") only change what follows.
+# Text before the last whitespace is settled even for a tokenizer that tidies spaces when it decodes
+# (clean_up_tokenization_spaces: " ." -> ".", "do n't" -> "don't"): tidying changes a space and what follows it.
 _LAST_SPACE = re.compile(r"\s\S*\Z")
 
 
 class ChoiceText:
     """One choice's text as its tokens come: decoded as `generate` decodes it (skipping special tokens), cut
-    before the first of `stops`, and released (`add`, `rest`) only as far as later tokens cannot change it: up to
-    the last whitespace, before an unfinished character, and short of what could still become a stop string."""
+    before the first of `stops`, and released (`add`, `rest`) only as far as later tokens cannot change it: short
+    of what could still become a stop string, before an unfinished character, and, where the tokenizer tidies
+    spaces, up to the last whitespace."""
 
     def __init__(self, tokenizer, stops: list[str]):
         self.tokenizer, self.stops = tokenizer, stops
         self.hold = max((len(s) for s in stops), default=1) - 1
+        self.tidies = bool(getattr(tokenizer, "clean_up_tokenization_spaces", False))
         self.ids: list[int] = []
         self.text = ""
         self.sent = 0  # characters released so far
@@ -156,11 +159,10 @@ class ChoiceText:
             self.text, self.stopped = self.text[:min(found)], True
             return self.rest()
         ready = len(self.text) - self.hold
-        space = _LAST_SPACE.search(self.text, self.sent)
-        ready = min(ready, space.start() if space else self.sent)
-        broken = self.text.find("\ufffd", self.sent)  # bytes of a character still to come
-        if broken >= 0:
-            ready = min(ready, broken)
+        if self.tidies:
+            space = _LAST_SPACE.search(self.text, self.sent)
+            ready = min(ready, space.start() if space else self.sent)
+        ready = min(ready, len(self.text.rstrip("\ufffd")))  # the bytes of a character may still be coming
         if ready <= self.sent:
             return ""
         released, self.sent = self.text[self.sent:ready], ready

@@ -131,6 +131,46 @@ def sse(response_text):
     return [line[len("data: "):] for line in response_text.splitlines() if line.startswith("data: ")]
 
 
+# ---------------------------------------------------------------- a choice's text as its tokens come
+
+
+@pytest.mark.parametrize("family", ["gpt2", "bert"], ids=["byte-level", "tidies-spaces"])
+def test_text_released_token_by_token_joins_to_the_whole_cut_at_the_first_stop(tiny_models, family):
+    """Random tokens (byte pieces that make broken characters included; for WordPiece, decoding that tidies the
+    spaces before punctuation): what is released as they come, and the rest at the end, is the text decoded whole,
+    or, once a stop string appears, the text cut before it; nothing past it is ever sent."""
+    import random
+
+    tokenizer = models.load_tokenizer(str(tiny_models(family)))
+    tokenizer.clean_up_tokenization_spaces = family == "bert"
+    draw = random.Random(1)
+    for trial in range(80):
+        ids = [draw.randrange(len(tokenizer)) for _ in range(draw.randint(1, 40))]
+        whole = tokenizer.decode(ids, skip_special_tokens=True)
+        starts = draw.sample(range(len(whole)), 2) if len(whole) >= 2 and trial % 3 else []
+        stops = [whole[i:i + draw.randint(1, 4)] for i in starts]
+        text = serving.ChoiceText(tokenizer, stops)
+        released = ""
+        for token in ids:
+            released += text.add(token)
+            if text.stopped:
+                break
+        released += text.rest()
+        assert released == stopped_at(tokenizer, ids, stops)
+        assert text.stopped == (released != whole)
+
+
+def stopped_at(tokenizer, ids, stops):
+    """The text once generation stops: at the first token whose text holds a stop string, cut before the earliest
+    one there; else the whole text."""
+    for k in range(1, len(ids) + 1):
+        text = tokenizer.decode(ids[:k], skip_special_tokens=True)
+        found = [text.find(stop) for stop in stops if stop in text]
+        if found:
+            return text[:min(found)]
+    return tokenizer.decode(ids, skip_special_tokens=True)
+
+
 # ---------------------------------------------------------------- answers
 
 
