@@ -533,7 +533,7 @@ def stream_all(url, body):
 def test_sigterm_stops_accepting_and_finishes_or_refuses_what_is_in_flight(tiny_gpt2, grace):
     """With time to finish, every request in flight is answered whole and the server exits 0; with none (--grace 0)
     each one not finished ends with an error, never a short answer that looks whole."""
-    process, url = cli_server(tiny_gpt2, "--max-concurrency", 2, "--grace", grace)
+    process, url = cli_server(tiny_gpt2, "--max-concurrency", 1, "--grace", grace)
     try:
         body = {"model": "gpt2", "prompt": "Once upon a time", "max_tokens": 120, "temperature": 0, "stream": True}
         started = threading.Event()
@@ -569,7 +569,7 @@ def test_sigterm_stops_accepting_and_finishes_or_refuses_what_is_in_flight(tiny_
     if grace:
         assert len(whole) == 4 and log.count("status=200") == 4
     else:
-        assert len(cut) >= 3 and log.count("status=503") == len(cut)
+        assert len(cut) >= 2 and log.count("status=503") == len(cut)  # at least the ones still queued
 
 
 # ---------------------------------------------------------------- real weights
