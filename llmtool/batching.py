@@ -166,7 +166,7 @@ class RunningBatch:
 
     def _choose(self, scores, sequences: list[Sequence]):
         """Each row's next token: the argmax, or for a sampled sequence its seeded draw after its warpers (rows
-        that share warpers, the sequences of one request, are warped together)."""
+        that share a list of warpers are warped and drawn together)."""
         import torch
 
         tokens = scores.argmax(dim=-1)

@@ -209,6 +209,26 @@ class Job:
     def fail(self, error: EngineError) -> None:
         self.emit([("error", error)])
 
+    def take(self, events: list[tuple]) -> None:
+        """Events handed over (on the event loop's thread)."""
+        self.events.put_nowait(events)
+
+
+def emit_all(deliveries: list[tuple[Job, list[tuple]]]) -> None:
+    """Hand several jobs their events with one wake-up of their event loop (a step's worth, from the engine)."""
+    deliveries = [(job, events) for job, events in deliveries if events]
+    if not deliveries:
+        return
+    try:
+        deliveries[0][0].loop.call_soon_threadsafe(_take_all, deliveries)
+    except RuntimeError:  # the event loop is closed: no one is listening any more
+        pass
+
+
+def _take_all(deliveries: list[tuple[Job, list[tuple]]]) -> None:
+    for job, events in deliveries:
+        job.take(events)
+
 
 # ---------------------------------------------------------------- engines
 
@@ -321,6 +341,7 @@ class StepEngine(Engine):
         super().__init__(served, capacity, log)
         self.batch = RunningBatch(served.lm)
         self.peak = 0  # the most sequences decoded in one step
+        self.warpers: dict[tuple, list] = {}
 
     def reset(self) -> None:
         self.batch = RunningBatch(self.served.lm)
@@ -331,7 +352,11 @@ class StepEngine(Engine):
         request, lm = job.request, self.served.lm
         settings, n = request.settings, request.settings.num_return_sequences
         ends = frozenset(generation.end_ids(lm, settings))
-        warpers = generation.sampling_warpers(settings) if settings.sampling else []
+        # Requests that sample alike share one list of (stateless) warpers: the batch warps and draws them together.
+        key = (settings.temperature, settings.top_p)
+        if settings.sampling and key not in self.warpers:
+            self.warpers[key] = generation.sampling_warpers(settings)
+        warpers = self.warpers[key] if settings.sampling else []
         sequences = []
         for p, (prompt, budget) in enumerate(zip(request.prompts, request.budgets)):
             draws = (generation.row_uniforms([(settings.seed, p)], n, budget).to(lm.device) if settings.sampling
@@ -370,8 +395,7 @@ class StepEngine(Engine):
                 released += text.rest()
             _choice_events(job, index, released, sequence.finish, len(text.ids), events.setdefault(id(job), []))
         self.batch.remove(stopped)
-        for job in self.active:
-            job.emit(events.get(id(job), []))
+        emit_all([(job, events.get(id(job), [])) for job in self.active])
         self.finish([job for job in self.active if job.open == 0])
 
 
