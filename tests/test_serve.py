@@ -27,7 +27,7 @@ from llmtool import api, batching, chat, conversation, embedding, generation, mo
 from llmtool.commands import serve as serve_command
 from llmtool.generation import GenerationSettings
 
-from conftest import CORPUS, one_error_line
+from conftest import CORPUS, ROOT as CONFIG_ROOT, one_error_line
 
 LINES = [line for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
 ERROR_KEYS = {"message", "type", "param", "code"}
@@ -123,7 +123,7 @@ def slow_steps(monkeypatch):
 
 def post(live, path, body, **options):
     raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    return httpx.post(f"{live.url}{path}", content=raw, timeout=60, **options)
+    return httpx.post(f"{live.url}{path}", content=raw, **{"timeout": 60, **options})
 
 
 def sse(response_text):
@@ -472,6 +472,35 @@ def test_a_client_gone_mid_stream_leaves_the_batch_and_the_others_go_on(live, re
     assert any("status=499 tokens_in" in line and "(client gone)" in line for line in live.log)
 
 
+def test_a_client_gone_before_a_whole_answer_frees_its_place(live, slow_steps):
+    engine = live.service.engines["gpt2"]
+    body = {"model": "gpt2", "prompt": LINES[23], "max_tokens": 100, "temperature": 0}
+    with pytest.raises(httpx.ReadTimeout):
+        post(live, "/v1/completions", body, timeout=httpx.Timeout(60, read=0.3))
+    deadline = time.monotonic() + 10
+    while (len(engine.batch) or engine.active) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not len(engine.batch), "the gone client's sequence is still decoded"
+    while not any("(client gone)" in line for line in live.log) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    gone = [line for line in live.log if "(client gone)" in line][-1]
+    assert "status=499" in gone and "tokens_out=0" in gone
+
+
+def test_a_lora_adapter_directory_is_served_with_its_base(tmp_path, tiny_gpt2, run_cli):
+    from llmtool import config, finetuning
+
+    out = tmp_path / "adapter"
+    finetuning.finetune(config.load_recipe(CONFIG_ROOT / "recipes" / "lora-gpt2.yaml", [
+        f"model.name={tiny_gpt2}", f"output_dir={out}", "data.max_train_samples=32", "data.max_eval_samples=8",
+        "train.batch_size=8", "train.max_steps=2", "train.save_every=null"]))
+    prompt = "The quick brown fox"
+    cli = run_cli("generate", "--model", out, prompt, "--max-new-tokens", 12, "--json", "--quiet")
+    with live_server([load(out, "adapter")]) as server:
+        answer = server.client().completions.create(model="adapter", prompt=prompt, max_tokens=12, temperature=0)
+    assert answer.choices[0].text == json.loads(cli.stdout)["results"][0]["generations"][0]["text"]
+
+
 # ---------------------------------------------------------------- the command
 
 
@@ -572,7 +601,26 @@ def test_sigterm_stops_accepting_and_finishes_or_refuses_what_is_in_flight(tiny_
         assert len(cut) >= 2 and log.count("status=503") == len(cut)  # at least the ones still queued
 
 
-# ---------------------------------------------------------------- real weights
+# ---------------------------------------------------------------- slow: a compiled decoder, real weights
+
+
+@pytest.mark.slow
+def test_the_compiled_decoder_serves_the_texts_generate_gives(tiny_gpt2, reference):
+    """--compile (a static cache and a compiled forward: torch.compile on the CPU here, tens of seconds) batches
+    the requests that wait together, and each still gets `generate`'s text."""
+    served = serving.load_served("gpt2", str(tiny_gpt2), device="cpu", compile_decoder=True)
+    assert served.compiled
+    prompts = [LINES[30], LINES[31][:40], LINES[32]]
+    with live_server([served]) as server:
+        assert isinstance(server.service.engines["gpt2"], serving.GroupEngine)
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            answers = list(pool.map(lambda p: server.client().completions.create(
+                model="gpt2", prompt=p, max_tokens=10, temperature=0).choices[0].text, prompts))
+        seeded = server.client().completions.create(model="gpt2", prompt=prompts[0], max_tokens=10, seed=5, n=2)
+    assert answers == [generated(reference, p, 10)[0][0] for p in prompts]
+    assert [c.text for c in seeded.choices] == generated(reference, prompts[0], 10, seed=5, n=2)[0]
+
+
 
 
 @pytest.mark.slow
