@@ -275,6 +275,7 @@ def generation_request(body: dict, served: ServedModel, chat_request: bool) -> s
                        "model", "model_not_supported")
     prompts = [_chat_prompt(body, served)] if chat_request else _prompts(body, served)
     stops = _stops(body)
+    _user(body)
     settings = _settings(body, served, len(prompts), chat_request)
     budgets = _budgets(body, served, prompts, settings, chat_request)
     return serving.GenerationRequest(prompts=prompts, budgets=budgets, settings=settings, stops=stops)
@@ -307,10 +308,15 @@ def embedding_request(body: dict, served: ServedModel) -> tuple[serving.Embeddin
     if dimensions is not None and dimensions != served.encoder.dimension:
         raise ApiError(400, f"model '{served.name}' gives vectors of {served.encoder.dimension} dimensions, no other "
                             f"(got dimensions {_shown(dimensions)})", "dimensions", "invalid_value")
+    _user(body)
+    return serving.EmbeddingRequest(texts=texts), encoding
+
+
+def _user(body: dict) -> None:
+    """OpenAI's end-user id: taken, and not used."""
     user = body.get("user")
     if user is not None and not isinstance(user, str):
         raise ApiError(400, f"user must be a string (got {_shown(user)})", "user", "invalid_type")
-    return serving.EmbeddingRequest(texts=texts), encoding
 
 
 # ---------------------------------------------------------------- the service

@@ -352,6 +352,7 @@ REFUSALS = [
     ("/v1/completions", {"model": "gpt2", "prompt": "hi", "stream_options": {"include_usage": True}}, 400,
      "stream_options", "invalid_value"),
     ("/v1/completions", {"model": "gpt2", "prompt": "hi", "frobnicate": 1}, 400, "frobnicate", "unknown_parameter"),
+    ("/v1/completions", {"model": "gpt2", "prompt": "hi", "user": 7}, 400, "user", "invalid_type"),
     ("/v1/completions", {"model": "gpt2", "prompt": "hi", "logprobs": 5}, 400, "logprobs", "unsupported_parameter"),
     ("/v1/completions", {"model": "bert", "prompt": "hi"}, 400, "model", "model_not_supported"),
     ("/v1/chat/completions", {"model": "gpt2", "messages": [{"role": "user", "content": "hi"}]}, 400, "model",
@@ -485,6 +486,25 @@ def test_a_client_gone_before_a_whole_answer_frees_its_place(live, slow_steps):
         time.sleep(0.01)
     gone = [line for line in live.log if "(client gone)" in line][-1]
     assert "status=499" in gone and "tokens_out=0" in gone
+
+
+def test_a_failing_batch_is_an_error_for_its_requests_and_the_engine_goes_on(live, monkeypatch):
+    step = batching.RunningBatch.step
+    failures = iter([RuntimeError("out of memory (as if)")])
+
+    def fails_once(self, joiners):
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return step(self, joiners)
+
+    monkeypatch.setattr(batching.RunningBatch, "step", fails_once)
+    response = post(live, "/v1/completions", {"model": "gpt2", "prompt": "Once", "max_tokens": 4, "temperature": 0})
+    assert response.status_code == 500
+    error = response.json()["error"]
+    assert error["type"] == "server_error" and error["code"] == "model_error" and "out of memory" in error["message"]
+    again = post(live, "/v1/completions", {"model": "gpt2", "prompt": "Once", "max_tokens": 4, "temperature": 0})
+    assert again.status_code == 200 and again.json()["usage"]["completion_tokens"] <= 4
 
 
 def test_a_lora_adapter_directory_is_served_with_its_base(tmp_path, tiny_gpt2, run_cli):
