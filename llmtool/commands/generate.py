@@ -179,11 +179,17 @@ def generate(
 
 
 def _is_masked_lm(model: str, trust_remote_code: bool, base_model: str | None) -> bool:
-    """Whether the model's config says it is a masked LM (a BERT saved with its masked-LM head)."""
+    """Whether the model's config says it is a masked LM (a BERT saved with its masked-LM head). A model whose
+    config cannot be read is not known to be one: the text path checks its --output first, then reports the
+    model's problem when it loads it."""
     from llmtool import models
     from llmtool.tasks import MASKED_LM
 
-    return models.infer_task(models.model_config(model, trust_remote_code, base_model=base_model)) == MASKED_LM
+    try:
+        config = models.model_config(model, trust_remote_code, base_model=base_model)
+    except LlmtoolError:
+        return False
+    return models.infer_task(config) == MASKED_LM
 
 
 def _print_fills(model: str, lm, prompts: list[str], top_k: int | None, batch_size: int, json_output: bool) -> None:
