@@ -2,7 +2,7 @@
 own data options.
 
 Usage:
-  python benchmarks/bench_finetune.py             # parts a-c (~3 minutes on 2 idle CPU cores); d where CUDA is
+  python benchmarks/bench_finetune.py             # parts a-c and e (~4 minutes on 2 idle CPU cores); d where CUDA is
   python benchmarks/bench_finetune.py --quick     # tiny models, a few steps, part d on the CPU too: a smoke run
   python benchmarks/bench_finetune.py --parts a,d --repeats 2 --json F   # some parts, best of 2; measures to F
                                                                          # (results.py; gpu_check.py runs this)
@@ -23,6 +23,9 @@ Measured side by side in one run; tokens/s counts real (non-padding) tokens, tra
      blocks, default_data_collator), with the same learning rate, schedule, warm-up, clipping and seed. Target
      >= 1.0x. Also llmtool's model FLOPs utilisation: 6 x parameters x tokens/s against the GPU's dense bf16
      peak (PEAK_BF16_FLOPS). Reported.
+  e) masked LM (BERT, recipes/pretrain-bert.yaml) on the same short texts: packing into 64-token [CLS] ... [SEP]
+     blocks vs a row per text padded to the longest of its shuffled batch. Target >= 1.5x. Also reported against
+     length-grouped padding, the recipe's default.
 Each configuration runs three times (--repeats), interleaved, and the best run is kept; all classification runs
 share one tokenizer.
 
@@ -54,12 +57,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CORPUS = ROOT / "data" / "corpus.txt"
-PARTS = ("a", "b", "c", "d")
+PARTS = ("a", "b", "c", "d", "e")
 
 CLASSIFIER = "model.config={model_type: distilbert, n_layers: 2, n_heads: 4, dim: 256, hidden_dim: 1024, max_position_embeddings: 128}"
 CLASSIFIER_QUICK = "model.config={model_type: distilbert, n_layers: 1, n_heads: 2, dim: 32, hidden_dim: 64, max_position_embeddings: 128}"
 DECODER = "model.config={model_type: gpt2, n_layer: 4, n_head: 4, n_embd: 256, n_positions: 128}"
 DECODER_QUICK = "model.config={model_type: gpt2, n_layer: 1, n_head: 2, n_embd: 32, n_positions: 128}"
+ENCODER = ("model.config={model_type: bert, num_hidden_layers: 4, num_attention_heads: 4, hidden_size: 256, "
+           "intermediate_size: 1024, max_position_embeddings: 128}")
+ENCODER_QUICK = ("model.config={model_type: bert, num_hidden_layers: 1, num_attention_heads: 2, hidden_size: 32, "
+                 "intermediate_size: 64, max_position_embeddings: 128}")
 
 # Dense bf16 tensor-core peak in FLOP/s, by the name torch.cuda.get_device_name() gives: half of NVIDIA's datasheet
 # figure "with sparsity" (H100 SXM and H200 SXM: 1,979 TFLOPS -> 989.5 dense). A large bf16 matrix product on
@@ -244,26 +251,30 @@ def classification_parts(tmp: Path, parts: set[str], classifier: str, steps: int
     return measures
 
 
-def packing_part(tmp: Path, decoder: str, steps: int, runs: int) -> list[dict]:
-    """Part b: packing against padding, shuffled and length-grouped."""
-    lm_common = [decoder, "model.vocab_size=2000", f"train.max_steps={steps}", "train.batch_size=16",
-                 "train.warmup_ratio=0"]
+def packing_part(tmp: Path, recipe: str, model: str, steps: int, runs: int) -> tuple[float, float, float]:
+    """Real tokens/s of one recipe on corpus lines, best of `runs` interleaved: (packed into 64-token blocks,
+    padded shuffled batches, padded length-grouped batches)."""
+    common = [model, "model.vocab_size=2000", f"train.max_steps={steps}", "train.batch_size=16",
+              "train.warmup_ratio=0", "data.max_length=64"]
     packed = padded = padded_grouped = 0.0
     for _ in range(runs):
-        packed = max(packed, llmtool_run("pretrain-gpt2.yaml", tmp / "packed",
-                                         [*lm_common, "data.packing=true", "data.block_size=64"]))
-        padded = max(padded, llmtool_run("pretrain-gpt2.yaml", tmp / "padded",
-                                         [*lm_common, "data.packing=false", "data.max_length=64",
-                                          "data.group_by_length=false"]))
-        padded_grouped = max(padded_grouped, llmtool_run("pretrain-gpt2.yaml", tmp / "padded-grouped",
-                                                         [*lm_common, "data.packing=false", "data.max_length=64"]))
-    print(f"  causal LM on corpus lines ({decoder.split('=', 1)[1]}), batch 16, real tokens/s:")
+        packed = max(packed, llmtool_run(recipe, tmp / "packed", [*common, "data.packing=true", "data.block_size=64"]))
+        padded = max(padded, llmtool_run(recipe, tmp / "padded",
+                                         [*common, "data.packing=false", "data.group_by_length=false"]))
+        padded_grouped = max(padded_grouped, llmtool_run(recipe, tmp / "padded-grouped",
+                                                         [*common, "data.packing=false"]))
+    return packed, padded, padded_grouped
+
+
+def report_packing(part: str, what: str, model: str, speeds: tuple[float, float, float]) -> list[dict]:
+    packed, padded, padded_grouped = speeds
+    print(f"  {what} on corpus lines ({model.split('=', 1)[1]}), batch 16, real tokens/s:")
     print(f"    packed into 64-token blocks            {packed:10.0f}")
     print(f"    padded, shuffled batches               {padded:10.0f}")
     print(f"    padded, length-grouped (the default)   {padded_grouped:10.0f}")
-    print(f"  b) packing / padding: {packed / padded:.2f}x{verdict(packed / padded, 1.5)}")
+    print(f"  {part}) packing / padding: {packed / padded:.2f}x{verdict(packed / padded, 1.5)}")
     print(f"     packing / length-grouped padding: {packed / padded_grouped:.2f}x (grouping already removes most padding)")
-    return [record("finetune: packing / padding, causal LM", packed / padded, 1.5)]
+    return [record(f"finetune: packing / padding, {what}", packed / padded, 1.5)]
 
 
 def trainer_part(tmp: Path, plan: CausalPlan, runs: int) -> list[dict]:
@@ -317,7 +328,7 @@ def main() -> None:
         print("d) skipped: it measures a GPU (--quick runs it on a tiny model on the CPU, as a code-path check)")
         parts.discard("d")
     print(f"machine load before the run (1-minute average): {os.getloadavg()[0]:.2f}", flush=True)
-    print(f"bench_finetune: parts {', '.join(sorted(parts))}; {steps} steps per run in a-c, best of {runs}, "
+    print(f"bench_finetune: parts {', '.join(sorted(parts))}; {steps} steps per run in a-c and e, best of {runs}, "
           f"{'CUDA' if cuda else f'CPU threads {torch.get_num_threads()}'}", flush=True)
     measures = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -325,7 +336,13 @@ def main() -> None:
         if parts & {"a", "c"}:
             measures += classification_parts(tmp, parts, CLASSIFIER_QUICK if quick else CLASSIFIER, steps, runs)
         if "b" in parts:
-            measures += packing_part(tmp, DECODER_QUICK if quick else DECODER, steps, runs)
+            decoder = DECODER_QUICK if quick else DECODER
+            measures += report_packing("b", "causal LM", decoder,
+                                       packing_part(tmp, "pretrain-gpt2.yaml", decoder, steps, runs))
+        if "e" in parts:
+            encoder = ENCODER_QUICK if quick else ENCODER
+            measures += report_packing("e", "masked LM", encoder,
+                                       packing_part(tmp, "pretrain-bert.yaml", encoder, steps, runs))
         if "d" in parts:
             measures += trainer_part(tmp, GPT2_QUICK if quick else GPT2_124M, runs)
     write_json(args.json, "bench_finetune", "cuda" if cuda else "cpu", measures)

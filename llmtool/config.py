@@ -16,8 +16,8 @@ from typing import Literal, Optional
 from llmtool import data as data_lib
 from llmtool import scratch
 from llmtool.errors import UsageError
-from llmtool.model_facts import new_token_limit, position_limit
-from llmtool.tasks import CAUSAL_LM, CHAT, CLASSIFICATION, SEQ2SEQ_LM, TASKS
+from llmtool.model_facts import family_has_head, new_token_limit, position_limit
+from llmtool.tasks import CAUSAL_LM, CHAT, CLASSIFICATION, MASKED_LM, SEQ2SEQ_LM, TASKS
 
 Task = Literal[TASKS]  # Literal over the tuple: the same names as everywhere else
 
@@ -66,8 +66,10 @@ class DataSection:
     prefix: str = ""  # seq2seq task prefix, e.g. "summarize: "
     max_length: int = field(default=128, metadata=_range(1))  # truncation, in tokens (seq2seq: source; chat: at turns)
     max_target_length: int = field(default=64, metadata=_range(1))
-    packing: bool = False  # causal LM: texts joined into full blocks; chat: conversations kept apart in max_length rows
+    packing: bool = False  # causal/masked LM: texts joined into full blocks; chat: conversations kept apart in rows
     block_size: int = field(default=128, metadata=_range(2))
+    mlm_probability: float = field(default=0.15, metadata=_range(0.0, 1.0, low_open=True))  # masked LM: tokens chosen
+    whole_word_mask: bool = False  # masked LM: choose whole words (a word-start token and its ## continuations)
     group_by_length: bool = True  # batches of similar length: less padding
     pad_to_max_length: bool = False  # pad every batch to max_length (slower; for comparison)
     max_train_samples: Optional[int] = field(default=None, metadata=_range(1))
@@ -411,7 +413,7 @@ def _check_data_file(key: str, spec: str, recipe: Recipe, errors: list[str]) -> 
 def _semantic_checks(recipe: Recipe, raw: dict, errors: list[str]) -> None:
     """finetune: the model section, then what every recipe verb checks."""
     if "task" not in raw:
-        errors.append("task: missing; set task: causal-lm, classification, seq2seq-lm or chat")
+        errors.append(f"task: missing; set task: {', '.join(TASKS[:-1])} or {TASKS[-1]}")
     model = recipe.model
     if model.name and model.config:
         errors.append("model: give model.name (pretrained) or model.config (from scratch), not both; "
@@ -421,6 +423,9 @@ def _semantic_checks(recipe: Recipe, raw: dict, errors: list[str]) -> None:
     if model.lora is not None and model.config is not None and not model.name:
         errors.append("model.lora: adapts a pretrained model's frozen weights; set model.name (a model from scratch "
                       "has nothing worth freezing), or drop model.lora")
+    if model.lora is not None and recipe.task == MASKED_LM:
+        errors.append("model.lora: not for task masked-lm (peft has no masked-LM task type); drop model.lora to "
+                      "train every weight")
     if model.config is not None:
         if model.config.get("model_type") not in scratch.TOKENIZER_KIND:
             errors.append(f"model.config.model_type: expected one of {', '.join(scratch.TOKENIZER_KIND)}, "
@@ -434,6 +439,7 @@ def _semantic_checks(recipe: Recipe, raw: dict, errors: list[str]) -> None:
                 errors.append(f"model.config.{wrong}" if wrong.split(":")[0] in model.config else
                               f"model.config: {wrong}")
     _check_positions(recipe, errors, model.config, model.name)
+    _check_family(recipe, errors, model.config, model.name)
     _check_new_tokens(recipe, errors, model.config, model.tokenizer or model.name)
     for i, spec in enumerate(model.tokenizer_files):
         if not Path(spec).expanduser().is_file():
@@ -444,8 +450,11 @@ def _semantic_checks(recipe: Recipe, raw: dict, errors: list[str]) -> None:
 def _data_and_train_checks(recipe, errors: list[str]) -> None:
     """The data and train sections, the same for every recipe verb."""
     data, train = recipe.data, recipe.train
-    if data.packing and recipe.task not in (None, CAUSAL_LM, CHAT):
-        errors.append("data.packing: only for tasks causal-lm and chat")
+    if data.packing and recipe.task not in (None, CAUSAL_LM, CHAT, MASKED_LM):
+        errors.append("data.packing: only for tasks causal-lm, chat and masked-lm")
+    for key in ("mlm_probability", "whole_word_mask"):
+        if getattr(data, key) != getattr(DataSection, key) and recipe.task not in (None, MASKED_LM):
+            errors.append(f"data.{key}: only for task masked-lm")
     if recipe.task != CHAT and getattr(getattr(recipe, "model", None), "chat_template", None) is not None:
         errors.append("model.chat_template: only for task chat")
     if data.train is None:
@@ -478,13 +487,36 @@ def _check_positions(recipe, errors: list[str], model_config: dict | None = None
     local directory `name`)."""
     if model_config is not None:
         errors += check_lengths_fit(recipe, position_limit(model_config), "model.config")
-    elif name and (Path(name).expanduser() / "config.json").is_file():
-        try:
-            saved = json.loads((Path(name).expanduser() / "config.json").read_text(encoding="utf-8"))
-        except (ValueError, OSError):
-            return  # a damaged directory is reported, naming the file, when the model loads
-        if isinstance(saved, dict):
-            errors += check_lengths_fit(recipe, position_limit(saved), f"model '{name}'")
+    elif (saved := _saved_config(name)) is not None:
+        errors += check_lengths_fit(recipe, position_limit(saved), f"model '{name}'")
+
+
+def _saved_config(name: str | None) -> dict | None:
+    """The config.json of a local model directory, where it has one that parses (a damaged one is reported,
+    naming the file, when the model loads)."""
+    path = Path(name).expanduser() / "config.json" if name else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError):
+        return None
+    return saved if isinstance(saved, dict) else None
+
+
+def _check_family(recipe, errors: list[str], model_config: dict | None, name: str | None) -> None:
+    """The model's family (model.config's model_type, or a local model.name's) has the task's head in
+    transformers: a decoder-only GPT-2 has no masked-LM form. Hub ids are checked when they load."""
+    model_type = (model_config if model_config is not None else _saved_config(name) or {}).get("model_type")
+    if recipe.task is None or not isinstance(model_type, str):
+        return
+    if model_config is not None and model_type not in scratch.TOKENIZER_KIND:
+        return  # reported on its own
+    if not family_has_head(model_type, recipe.task):
+        fitting = [kind for kind in scratch.TOKENIZER_KIND if family_has_head(kind, recipe.task)]
+        where = "model.config.model_type" if model_config is not None else f"model '{name}'"
+        errors.append(f"task: a {model_type} model ({where}) has no {recipe.task} form in transformers; for "
+                      f"{recipe.task}, use a {' or '.join(fitting)} model")
 
 
 def _check_new_tokens(recipe, errors: list[str], model_config: dict | None, tokenizer: str | None) -> None:
@@ -532,6 +564,8 @@ def _distill_checks(recipe: DistillRecipe, raw: dict, errors: list[str]) -> None
         errors.append("task: missing; set task: causal-lm, classification or seq2seq-lm")
     if recipe.task == CHAT:
         errors.append("task: distill does not train chat models yet; distil with task causal-lm")
+    if recipe.task == MASKED_LM:
+        errors.append("task: distill does not train masked-lm models yet")
     if not recipe.teacher.name:
         errors.append("teacher.name: missing; give the trained model to distil (a directory or Hub id)")
     student = recipe.student

@@ -32,6 +32,13 @@ class Reply:
     new_tokens: int  # the reply's, its end-of-turn token not counted
 
 
+def prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
+    """What a model answering `messages` sees: the conversation as its template renders it, the reply's start
+    added, tokenized as the template wrote it (no special tokens added)."""
+    text = chat.render(tokenizer, messages, add_generation_prompt=True)
+    return tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+
+
 class Conversation:
     """A conversation with `lm` through its chat template: its tokenizer's own, else `template` (a shipped one or a
     Jinja file). `messages` ({role, content} turns) start it; `settings.max_new_tokens` None takes the default."""
@@ -67,8 +74,7 @@ class Conversation:
 
     def _prompt_ids(self, first: int) -> list[int]:
         """The tokens of the conversation from turn `first` on (the system turn first), the reply's start added."""
-        text = chat.render(self.lm.tokenizer, self._with_system(self.turns[first:]), add_generation_prompt=True)
-        return self.lm.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+        return prompt_ids(self.lm.tokenizer, self._with_system(self.turns[first:]))
 
     def add(self, text: str) -> int:
         """The user's turn added, and the conversation fitted to the model (`fit`): how many turns the model no

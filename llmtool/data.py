@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from llmtool import chat as chat_lib
+from llmtool import masking as masking_lib
 from llmtool.errors import LlmtoolError, json_problem
-from llmtool.tasks import CAUSAL_LM, CHAT, CLASSIFICATION, SEQ2SEQ_LM
+from llmtool.masking import NOT_A_WORD, Masking
+from llmtool.tasks import CAUSAL_LM, CHAT, CLASSIFICATION, MASKED_LM, SEQ2SEQ_LM
 
 DATA_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet",
                  ".txt": "text", ".text": "text"}
@@ -411,6 +413,53 @@ def _packed_blocks(batch, *, tokenizer, text: str, size: int) -> dict:
             "n_targets": [size - 1] * len(blocks), "length": [size] * len(blocks)}
 
 
+def _masked_lm_texts(batch, *, tokenizer, text: str, size: int) -> dict:
+    """data.tokenize for masked-lm: each text with the tokenizer's special tokens (BERT: [CLS] ... [SEP]), cut
+    to `size` tokens, and each token's word (masking.word_ids)."""
+    enc = tokenizer(batch[text], truncation=True, max_length=size, return_token_type_ids=False)
+    enc["word_ids"] = [masking_lib.word_ids(enc, i, tokenizer) for i in range(len(enc["input_ids"]))]
+    return _maskable(enc)
+
+
+def _masked_lm_blocks(batch, *, tokenizer, text: str, size: int) -> dict:
+    """Texts joined, each followed by the separator token, cut into pieces that become blocks of `size` tokens
+    as BERT reads them: [CLS] piece [SEP] (the tokenizer has both: recipe_data.masking). The tail that does not
+    fill a block is dropped. Words are numbered across the texts, so that no two texts share one."""
+    enc = tokenizer(batch[text], add_special_tokens=False, return_token_type_ids=False,
+                    return_attention_mask=False, verbose=False)  # a text past the positions is cut into blocks
+    stream, words, first_word = [], [], 0
+    for i, ids in enumerate(enc["input_ids"]):
+        numbered = [w if w == NOT_A_WORD else first_word + w for w in masking_lib.word_ids(enc, i, tokenizer)]
+        stream += ids + [tokenizer.sep_token_id]
+        words += numbered + [NOT_A_WORD]
+        first_word = max(numbered, default=first_word - 1) + 1
+    room = size - 2
+    starts = range(0, len(stream) - room + 1, room)
+    return _maskable({
+        "input_ids": [[tokenizer.cls_token_id, *stream[i:i + room], tokenizer.sep_token_id] for i in starts],
+        "word_ids": [[NOT_A_WORD, *words[i:i + room], NOT_A_WORD] for i in starts],
+        "attention_mask": [[1] * size for _ in starts]})
+
+
+def _maskable(enc) -> dict:
+    """A masked-LM row's `n_targets` (the tokens it may mask) and `length`."""
+    enc["n_targets"] = [sum(w != NOT_A_WORD for w in words) for words in enc["word_ids"]]
+    enc["length"] = [len(ids) for ids in enc["input_ids"]]
+    return enc
+
+
+def _fixed_masks(rows, masking: Masking):
+    """Masked-LM validation rows with their masks applied once, each from the validation stream of its index
+    (masking.Masking.apply with no epoch): the same masks at every evaluation. `n_targets`: the masked tokens."""
+
+    def apply(batch, indices):
+        masked = [masking.apply(ids, words, i) for ids, words, i in zip(batch["input_ids"], batch["word_ids"], indices)]
+        return {"input_ids": [ids for ids, _ in masked], "labels": [labels for _, labels in masked],
+                "n_targets": [sum(label != -100 for label in labels) for _, labels in masked]}
+
+    return rows.map(apply, batched=True, with_indices=True, remove_columns=["word_ids"], desc="masking validation")
+
+
 def _conversations_done(dataset, name: str, max_length: int, packing: bool, notify: Callable[[str], None] | None):
     """Tokenized conversations after `_conversations`: the cut and dropped ones counted (to `notify`), and with
     `packing`, packed into rows of `max_length` (`_pack_conversations`)."""
@@ -437,10 +486,12 @@ def tokenize(task: str, tokenizer, train, validation=None, labels: list[str] | N
              text: str = "text", label: str = "label", source: str = "source", target: str = "target",
              prefix: str = "", max_length: int = 128, max_target_length: int = 64, packing: bool = False,
              block_size: int = 128, conversation: tuple[str, str, str] = ("messages", "prompt", "completion"),
-             train_on: str = "assistant", notify: Callable[[str], None] | None = None) -> TokenizedData:
+             train_on: str = "assistant", masking: Masking | None = None, notify=None) -> TokenizedData:
     """Tokenize per task with batched `datasets.map`; every row gets `length` (for batching) and `n_targets`
-    (the loss terms it contributes, so a step's loss can be averaged over the whole global batch). `text`...
-    name the columns (chat's: `conversation`); `labels` are the label names, in id order (chat: `_conversations`)."""
+    (the loss terms it contributes, so a step's loss can be averaged over the whole global batch; a masked-LM
+    training row: the tokens it may mask, its masks drawn per epoch by the collator). `text`... name the columns
+    (chat's: `conversation`); `labels` are the label names, in id order (chat: `_conversations`); `masking`
+    masks the masked-LM validation rows once; `notify` (a callable) is told of conversations cut or dropped."""
     label_ids = {name: i for i, name in enumerate(labels or [])}
 
     def classification(batch):
@@ -472,6 +523,9 @@ def tokenize(task: str, tokenizer, train, validation=None, labels: list[str] | N
     elif task == CHAT:  # the end token is found (or the template refused) before any row
         fn = functools.partial(_conversations, tokenizer=tokenizer, columns=conversation, train_on=train_on,
                                max_length=max_length, end_id=chat_lib.end_of_turn_id(tokenizer))
+    elif task == MASKED_LM:
+        fn = functools.partial(_masked_lm_blocks if packing else _masked_lm_texts, tokenizer=tokenizer, text=text,
+                               size=block_size if packing else max_length)
     else:
         fn = functools.partial(_packed_blocks, tokenizer=tokenizer, text=text, size=block_size) if packing else causal
 
@@ -484,14 +538,20 @@ def tokenize(task: str, tokenizer, train, validation=None, labels: list[str] | N
         except LlmtoolError as err:
             raise err.within(before=f"{name} data ") from None
         out = _conversations_done(out, name, max_length, packing, notify) if task == CHAT else out
-        if 0 in column(out, "n_targets"):  # a filter leaves an index table that every batch read then goes through
-            out = out.filter(lambda n: n > 0, input_columns="n_targets")
-        if len(out) == 0:
-            raise LlmtoolError(f"{name} data has no usable rows after tokenization (texts too short"
-                               + (" to fill one packed block" if packing else "") + ")")
-        return out
+        out = _fixed_masks(out, masking) if task == MASKED_LM and name == "validation" else out
+        return _usable(out, name, packing)
 
     return TokenizedData(train=run(train, "training"), validation=run(validation, "validation"))
+
+
+def _usable(rows, name: str, packing: bool):
+    """Tokenized rows without those that have no target; none left is an error."""
+    if 0 in column(rows, "n_targets"):  # a filter leaves an index table that every batch read then goes through
+        rows = rows.filter(lambda n: n > 0, input_columns="n_targets")
+    if len(rows) == 0:
+        raise LlmtoolError(f"{name} data has no usable rows after tokenization (texts too short"
+                           + (" to fill one packed block" if packing else "") + ")")
+    return rows
 
 
 class StepBatches:
@@ -576,31 +636,53 @@ def model_inputs(dataset):
 
 
 class Collator:
-    """Pads a list of tokenized rows into tensors: dynamic (to the longest row) unless pad_to is given."""
+    """Pads a list of tokenized rows into tensors: dynamic (to the longest row) unless pad_to is given. Masked-LM
+    rows that carry their words, not labels (training rows), are masked first, for the epoch (`masking`)."""
 
-    def __init__(self, task: str, tokenizer, model=None, pad_to: int | None = None):
+    def __init__(self, task: str, tokenizer, model=None, pad_to: int | None = None, masking: Masking | None = None):
         from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding
 
         self.task = task
         self.tokenizer = tokenizer
         self.pad_to = pad_to
+        self.masking = masking
+        self.drawn: tuple[int | None, dict] = (None, {})  # (epoch, index -> masked row) of the last `targets`
         padding = "max_length" if pad_to else "longest"
-        if task in (SEQ2SEQ_LM, CHAT):  # labels of their own, padded with the loss's ignore index
+        if task in (SEQ2SEQ_LM, CHAT, MASKED_LM):  # labels of their own, padded with the loss's ignore index
             self.inner = DataCollatorForSeq2Seq(tokenizer, model=model if task == SEQ2SEQ_LM else None,
                                                 padding=padding, max_length=pad_to, label_pad_token_id=-100)
         else:
             self.inner = DataCollatorWithPadding(tokenizer, padding=padding, max_length=pad_to)
 
-    def __call__(self, inputs, indices: list[int]) -> dict:
-        """The rows at `indices` of a `model_inputs` dataset (one Arrow take for all), padded into tensors."""
+    def __call__(self, inputs, indices: list[int], epoch: int | None = None) -> dict:
+        """The rows at `indices` of a `model_inputs` dataset (one Arrow take for all), padded into tensors; masked-LM
+        training rows with their masks of `epoch` (the other tasks have none to draw)."""
         columns = inputs[indices]
         if "position_ids" in columns:
             return self._packed(columns)
+        if "word_ids" in columns:
+            masked = self._masks(columns.pop("word_ids"), columns["input_ids"], indices, epoch)
+            columns["input_ids"], columns["labels"] = [ids for ids, _ in masked], [labels for _, labels in masked]
         rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
         batch = self.inner(rows)
         if self.task == CAUSAL_LM:  # labels are the inputs; padding never counts in the loss
             batch["labels"] = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
         return batch
+
+    def _masks(self, words: list[list[int]], input_ids: list[list[int]], indices: list[int], epoch: int | None):
+        """The rows masked for `epoch`: those `targets` drew for the step already, the others drawn now."""
+        drawn = self.drawn[1] if epoch is not None and self.drawn[0] == epoch else {}
+        return [drawn[i] if i in drawn else self.masking.apply(ids, row_words, i, epoch)
+                for ids, row_words, i in zip(input_ids, words, indices)]
+
+    def targets(self, inputs, indices: list[int], epoch: int) -> int:
+        """The tokens that the masks of `epoch` choose in the masked-LM rows at `indices`: a step's loss terms.
+        At least 1: a step that happens to choose none adds a loss of 0, not 0/0. The masks are kept for the
+        step's batches (drawn again, they would be the same)."""
+        columns = inputs[indices]
+        masked = self._masks(columns["word_ids"], columns["input_ids"], indices, epoch)
+        self.drawn = (epoch, dict(zip(indices, masked)))
+        return max(1, sum(label != -100 for _, labels in masked for label in labels))
 
     def _packed(self, columns: dict) -> dict:
         """Packed conversations (see _pack_conversations), padded at the end with positions that start a

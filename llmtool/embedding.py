@@ -178,6 +178,7 @@ def load_encoder(name: str, pooling: str | Pooling | None = None, normalize: boo
 class Embedded:
     vectors: "np.ndarray"  # (texts, dimension) float32, in input order
     truncated: int  # texts cut to the encoder's max_length
+    tokens: list[int]  # each text's tokens, as the model saw it (after any cut)
 
 
 def embed(encoder: Encoder, texts: list[str], batch_size: int = 32,
@@ -211,7 +212,7 @@ def embed(encoder: Encoder, texts: list[str], batch_size: int = 32,
     if bad.size:
         raise LlmtoolError(f"the model gave a vector with NaN or infinite values for text {bad[0] + 1} (of "
                            f"{len(texts)}); its weights are broken, or --dtype is too narrow for it: try fp32")
-    return Embedded(vectors=vectors, truncated=truncated)
+    return Embedded(vectors=vectors, truncated=truncated, tokens=lengths)
 
 
 def pool(hidden, mask, modes: tuple[str, ...]):

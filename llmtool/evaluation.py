@@ -15,11 +15,12 @@ from llmtool.errors import LlmtoolError, SettingError, UsageError
 from llmtool.generation import GenerationSettings, generate_ids
 from llmtool.model_facts import position_limit
 from llmtool.models import LoadedModel, quiet_false_mask_alarm
-from llmtool.tasks import CAUSAL_LM, CAUSAL_TASKS, CHAT, CLASSIFICATION, SEQ2SEQ_LM
+from llmtool.tasks import CAUSAL_LM, CAUSAL_TASKS, CHAT, CLASSIFICATION, MASKED_LM, SEQ2SEQ_LM
 
-# What finetune reports after each evaluation, per task (besides the loss).
+# What finetune reports after each evaluation, per task (besides the loss). chat: of the trained (assistant)
+# tokens; masked-lm: of the masked tokens (exp of their loss), and the share of them predicted right.
 TASK_METRICS = {CLASSIFICATION: ("accuracy", "f1"), CAUSAL_LM: ("perplexity",), SEQ2SEQ_LM: ("exact_match",),
-                CHAT: ("perplexity",)}  # chat: of the trained (assistant) tokens
+                CHAT: ("perplexity",), MASKED_LM: ("masked_accuracy", "perplexity")}
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1")
 GENERATION_METRICS = ("exact_match", "rouge", "bleu")
 # What a model can be evaluated on, by task (`llmtool eval`), and what it gets when no metric is named. A chat
@@ -119,15 +120,14 @@ def evaluate_model(task: str, model, tokenizer, dataset, collator, batch_size: i
                    max_new_tokens: int = 64) -> dict:
     """Loss per target over tokenized rows (as `data.tokenize` makes them), plus the task's metrics
     (TASK_METRICS): each process takes a share of the rows, the numbers are those of all rows. Seq2seq answers
-    are generated greedily, at most `max_new_tokens` each."""
+    are generated greedily, at most `max_new_tokens` each; masked-LM rows come with their masks."""
     import torch
     from accelerate.utils import gather_object
 
     model.eval()
     lengths, n_targets = data_lib.column(dataset, "length"), data_lib.column(dataset, "n_targets")
     inputs = data_lib.model_inputs(dataset)
-    loss_sum = torch.zeros((), dtype=torch.float64, device=accelerator.device)
-    targets = torch.zeros((), dtype=torch.float64, device=accelerator.device)
+    loss_sum, targets, correct = (torch.zeros((), dtype=torch.float64, device=accelerator.device) for _ in range(3))
     predictions, references, mine = [], [], []
     with torch.no_grad():
         for indices in data_lib.eval_batches(lengths, batch_size, accelerator.process_index,
@@ -141,12 +141,17 @@ def evaluate_model(task: str, model, tokenizer, dataset, collator, batch_size: i
             if task == CLASSIFICATION:
                 predictions += logits.argmax(-1).tolist()
                 references += batch["labels"].tolist()
-    totals = accelerator.reduce(torch.stack([loss_sum, targets]), "sum")
+            elif task == MASKED_LM:
+                masked = batch["labels"] != -100
+                correct += (logits.argmax(-1)[masked] == batch["labels"][masked]).sum()
+    totals = accelerator.reduce(torch.stack([loss_sum, targets, correct]), "sum")
     loss_value = (totals[0] / totals[1]).item()
     results = {"eval_loss": loss_value}
     if task == CLASSIFICATION:
         results.update(classification_scores(gather_object(predictions), gather_object(references),
                                               TASK_METRICS[task]))
+    elif task == MASKED_LM:
+        results.update(masked_accuracy=(totals[2] / totals[1]).item(), perplexity=math.exp(min(loss_value, 50.0)))
     elif task in CAUSAL_TASKS:
         results["perplexity"] = math.exp(min(loss_value, 50.0))
     else:

@@ -1,4 +1,4 @@
-"""`finetune`: fine-tuning, and pretraining from scratch, for three tasks, with every weight or with LoRA adapters.
+"""`finetune`: fine-tuning, and pretraining from scratch, for every task, with every weight or with LoRA adapters.
 
 `finetune` opens a training run, builds the run's job (data, tokenizer, model, and the task's own loss) and hands
 it to the engine (`training.Run.fit`), which owns the loop, checkpoints, logs and the final save.
@@ -50,8 +50,11 @@ def build_job(recipe: Recipe, run: training.Run) -> training.Job:
     labels = recipe_data.labels(recipe, train_rows, validation_rows)
     tokenizer, model, labels = _tokenizer_and_model(recipe, run, train_rows, labels)
     notify = run.progress.message if run.accelerator.is_main_process else None
-    tokenized = recipe_data.tokenize(recipe, tokenizer, train_rows, validation_rows, labels, run.accelerator, notify)
+    masking = recipe_data.masking(recipe, tokenizer)
+    tokenized = recipe_data.tokenize(recipe, tokenizer, train_rows, validation_rows, labels, run.accelerator, notify,
+                                     masking)
     pad_to = data.max_length if data.pad_to_max_length and not data.packing else None
+    collator = data_lib.Collator(task, tokenizer, model=model, pad_to=pad_to, masking=masking)
     lora_settings = recipe.model.lora
 
     def save_extra(trained, directory: Path) -> None:
@@ -60,10 +63,10 @@ def build_job(recipe: Recipe, run: training.Run) -> training.Job:
 
     return training.Job(
         task=task, model=model, tokenizer=tokenizer, train_set=tokenized.train,
-        validation_set=tokenized.validation, collator=data_lib.Collator(task, tokenizer, model=model, pad_to=pad_to),
+        validation_set=tokenized.validation, collator=collator,
         loss=lambda model, batch: evaluation.loss_and_logits(task, model, batch)[0], save_extra=save_extra,
         group_by_length=data.group_by_length, fixed_length=data.packing or data.pad_to_max_length,
-        max_new_tokens=data.max_target_length)
+        max_new_tokens=data.max_target_length, targets=collator.targets if masking is not None else None)
 
 
 def show_masks(recipe: Recipe, count: int) -> list[str]:

