@@ -40,7 +40,7 @@ demo: install
 	$(BIN)/llmtool distill recipes/distill-sentiment-minilm.yaml teacher.name=$(DEMO)/sentiment -o $(DEMO)/distill-sentiment --overwrite
 	@echo "== 7/8 ... and on 240 hand-written reviews that no recipe trains on (data/sentiment/test_natural.csv): the accuracy to expect on text people write ==" >&2
 	$(BIN)/llmtool eval --model $(DEMO)/sentiment --model $(DEMO)/distill-sentiment --data data/sentiment/test_natural.csv --metric accuracy
-	@echo "== 8/8 chat: fine-tune the GPT-2 on conversations (loss on the assistant's turns; 2 of the recipe's 8 epochs, to keep the demo short), ask it a two-turn question, score the test split ==" >&2
+	@echo "== 8/8 chat: fine-tune the GPT-2 on conversations (loss on the assistant's turns; 2 of the recipe's 8 epochs, to keep the demo short), ask it a two-turn question, score the test split: a model this small and this briefly trained answers mostly wrong ==" >&2
 	$(BIN)/llmtool finetune recipes/chat-gpt2.yaml model.name=$(DEMO)/pretrain-gpt2 train.epochs=2 -o $(DEMO)/chat-gpt2 --overwrite
 	$(BIN)/llmtool chat --model $(DEMO)/chat-gpt2 --message "What is six plus two?" --message "How much is six plus one?"
 	$(BIN)/llmtool eval --model $(DEMO)/chat-gpt2 --data data/chat/test.jsonl --metric exact_match
