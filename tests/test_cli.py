@@ -129,3 +129,28 @@ def test_command_line_usage_errors_are_one_line(args, message):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
     assert lines[0].endswith("--help)")
+
+
+@pytest.mark.parametrize("verb", ["generate", "embed", "search"])
+def test_a_reader_that_leaves_early_ends_each_streaming_verb_without_a_traceback(verb, tiny_models, tmp_path):
+    """`llmtool VERB ... | head -n 1`: the writes after head has gone meet a closed pipe; the verb stops quietly with
+    exit code 1 and nothing on stderr, as classify does (test_classify)."""
+    model = tiny_models("gpt2" if verb == "generate" else "bert")
+    texts = tmp_path / "texts.txt"
+    texts.write_text("the cat sat on the mat\n" * 5000, encoding="utf-8")  # several batches or chunks of output
+    env = {k: v for k, v in os.environ.items() if k != "LLMTOOL_DEBUG"}
+    tool = f"'{sys.executable}' -m llmtool"
+    if verb == "search":
+        index = tmp_path / "texts.index"
+        built = subprocess.run(f"{tool} embed --model '{model}' --file '{texts}' --output '{index}'", shell=True,
+                               capture_output=True, text=True, env=env, timeout=300)
+        assert built.returncode == 0, built.stderr
+        command = f"{tool} search --index '{index}' --model '{model}' --file '{texts}' --top-k 3"
+    elif verb == "generate":
+        command = f"{tool} generate --model '{model}' --file '{texts}' --max-new-tokens 1 --batch-size 256"
+    else:
+        command = f"{tool} embed --model '{model}' --file '{texts}'"
+    result = subprocess.run(f"{command} | head -n 1; exit ${{PIPESTATUS[0]}}", shell=True, executable="/bin/bash",
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.stdout.count("\n") == 1
+    assert result.stderr == "" and result.returncode == 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 
 @functools.cache
@@ -105,3 +107,23 @@ def drop_stdout() -> None:
 
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
+
+
+@contextmanager
+def writing_results(interrupted: Callable[[], str] | None = None) -> Iterator[None]:
+    """The block writes results to stdout as they come. Ctrl-C ends the command with one line that `interrupted()`
+    words at that moment (how far it got, what an output file holds); without it, Ctrl-C is left to the caller. A
+    reader that has gone from stdout (`| head`) ends the command quietly with exit code 1."""
+    import typer
+
+    from llmtool.errors import Interrupted
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        if interrupted is None:
+            raise
+        raise Interrupted(interrupted()) from None
+    except BrokenPipeError:
+        drop_stdout()
+        raise typer.Exit(1) from None

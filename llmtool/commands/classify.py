@@ -13,10 +13,10 @@ from typing import Annotated, Optional
 import typer
 
 from llmtool.commands._input import read_stdin
-from llmtool.commands._output import ResultsDisplay, drop_stdout
+from llmtool.commands._output import ResultsDisplay, writing_results
 from llmtool.commands._output import is_terminal as _is_terminal
 from llmtool.commands.options import BaseModelOption, DeviceOption, DtypeOption, NewHeadOption, TrustRemoteCodeOption
-from llmtool.errors import Interrupted, UsageError
+from llmtool.errors import UsageError
 
 SETTING_NAMES: dict[str, str | None] = {}  # its options name every setting its errors can name
 CLASSIFIER_ENV = "LLMTOOL_CLASSIFIER"
@@ -103,7 +103,8 @@ def classify(
                      pairs=pair_column is not None, with_truth=references is not None)
         written = truncated = 0
         predictions: list[int] = []  # kept only to score against references
-        try:
+        with writing_results(lambda: f"interrupted after {written} of {len(rows)} texts"
+                             + (f"; {output} holds the first {written} records" if output else "")):
             with ResultsDisplay("classifying", total=len(rows), progress=from_file) as display:
                 for start in range(0, len(rows), CHUNK_ROWS):
                     chunk = rows[start:start + CHUNK_ROWS]
@@ -132,12 +133,6 @@ def classify(
                 sink.write({"metrics": report})
             elif report is not None and json_output:
                 display.write(_json_lines([{"metrics": report}]))
-        except KeyboardInterrupt:
-            kept = f"; {output} holds the first {written} records" if output else ""
-            raise Interrupted(f"interrupted after {written} of {len(rows)} texts{kept}") from None
-        except BrokenPipeError:
-            drop_stdout()
-            raise typer.Exit(1) from None
     finally:
         if sink is not None:
             sink.close()

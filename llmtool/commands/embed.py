@@ -9,9 +9,9 @@ from typing import Annotated, Optional
 import typer
 
 from llmtool.commands._input import read_stdin
-from llmtool.commands._output import ResultsDisplay, drop_stdout, note
+from llmtool.commands._output import ResultsDisplay, note, writing_results
 from llmtool.commands.options import DeviceOption, DtypeOption, TrustRemoteCodeOption
-from llmtool.errors import Interrupted, LlmtoolError, UsageError
+from llmtool.errors import LlmtoolError, UsageError
 
 SETTING_NAMES: dict[str, str | None] = {}  # its options name every setting its errors can name
 # Rows embedded, written and dropped at a time: output streams and memory stays flat, however long the file.
@@ -69,7 +69,8 @@ def embed(
                                          settings={**encoder.settings(), "id_column": ids_from},
                                          text_lengths=lengths[0], id_lengths=lengths[1], graph=approximate)
         done = truncated = 0
-        try:
+        with writing_results(lambda: f"interrupted after {done} of {len(rows)} texts"
+                             + (f"; '{output}' is as it was" if output else "")):
             with ResultsDisplay("embedding", total=len(rows), progress=from_file) as display:
                 for start in range(0, len(rows), CHUNK_ROWS):
                     chunk = rows[start:start + CHUNK_ROWS]
@@ -85,12 +86,6 @@ def embed(
                     truncated += result.truncated
             if writer is not None:
                 writer.commit()
-        except KeyboardInterrupt:
-            kept = f"; '{output}' is as it was" if output else ""
-            raise Interrupted(f"interrupted after {done} of {len(rows)} texts{kept}") from None
-        except BrokenPipeError:
-            drop_stdout()
-            raise typer.Exit(1) from None
     finally:
         for claim in claimed:
             claim.close()

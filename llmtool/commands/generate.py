@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from llmtool.commands._input import read_stdin
-from llmtool.commands._output import ResultsDisplay, drop_stdout, note
+from llmtool.commands._output import ResultsDisplay, note, writing_results
 from llmtool.commands.options import (BaseModelOption, BlockDefaultOption, BlockWordsOption, DeviceOption,
                                       DoSampleOption, DtypeOption, ModelOption, NewHeadOption,
                                       RepetitionPenaltyOption, SeedOption, TemperatureOption, TopPOption,
@@ -154,8 +154,8 @@ def generate(
             sink = _TextSink(prefix_prompt=lm.task == CAUSAL_LM)
         start = time.perf_counter()
         try:
-            with ResultsDisplay("generating", total=todo, progress=not quiet and todo > settings.batch_size,
-                                rate=True) as display:
+            with writing_results(), ResultsDisplay("generating", total=todo, rate=True,
+                                                   progress=not quiet and todo > settings.batch_size) as display:
                 sink.display = display
                 for g in generation.generate_stream(
                     lm, prompts_in, settings, skip=skip, compiled=compiled, streamer=streamer,
@@ -164,9 +164,6 @@ def generate(
                     sink.add(g)
         except (LlmtoolError, KeyboardInterrupt) as err:
             raise _kept_so_far(err, results, sink.count, len(prompts_in)) from None
-        except BrokenPipeError:
-            drop_stdout()
-            raise typer.Exit(1) from None
         seconds = time.perf_counter() - start
     finally:
         if results is not None:

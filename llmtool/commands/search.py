@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from llmtool.commands._input import read_stdin
-from llmtool.commands._output import ResultsDisplay, drop_stdout
+from llmtool.commands._output import ResultsDisplay, writing_results
 from llmtool.commands.options import DeviceOption, DtypeOption, TrustRemoteCodeOption
 from llmtool.errors import UsageError
 
@@ -53,7 +53,7 @@ def search(
     texts, from_file = _read_queries(queries, file, text_column)
     encoder = retrieval.query_encoder(opened, model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
     several = len(texts) > 1
-    try:
+    with writing_results():
         with ResultsDisplay("searching", total=len(texts), progress=from_file) as display:
             results = retrieval.search(opened, encoder, texts, top_k, approximate=approximate, batch_size=batch_size,
                                        on_batch=display.advance)
@@ -65,9 +65,6 @@ def search(
                                              ensure_ascii=False) + "\n")
                 else:
                     display.write(_plain(query, hits, several))
-    except BrokenPipeError:
-        drop_stdout()
-        raise typer.Exit(1) from None
 
 
 def _check_options(queries, index, file, text_column, top_k, approximate, batch_size) -> None:
