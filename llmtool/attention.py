@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from llmtool import models
-from llmtool.errors import LlmtoolError, SettingError
+from llmtool.errors import LlmtoolError, SettingError, literal
 from llmtool.model_facts import position_limit
 
 if TYPE_CHECKING:
@@ -85,13 +85,13 @@ def check_request(text: str, target: str | None = None, part: str | None = None,
         if value is not None and not value.strip():
             raise SettingError(f"{{{key}}} is empty; give some text to look at")
     if part is not None and part not in PARTS:
-        raise SettingError(f"unknown {{part}} '{part}'; choose one of {', '.join(PARTS)}")
+        raise SettingError(f"unknown {{part}} '{literal(part)}'; choose one of {', '.join(PARTS)}")
     _check_view(layer, head, average)
 
 
 def _check_view(layer: int | None, head: int | None, average: str | None) -> None:
     if average is not None and average not in AVERAGES:
-        raise SettingError(f"unknown {{average}} '{average}'; choose one of {', '.join(AVERAGES)}")
+        raise SettingError(f"unknown {{average}} '{literal(average)}'; choose one of {', '.join(AVERAGES)}")
     if average == "layers":
         for key, value in (("layer", layer), ("head", head)):
             if value is not None:
@@ -151,7 +151,7 @@ def _check_part(model_type: str, encoder_decoder: bool, part: str | None, target
         raise SettingError("{target} is read by the decoder, and the encoder's attention does not depend on it: "
                            "add {part} decoder or {part} cross, or drop {target}")
     if part != "encoder" and target is None:
-        raise SettingError(f"{{part}} {part} needs the text the decoder reads: add {{target}} TEXT")
+        raise SettingError(f"{{part}} {literal(part)} needs the text the decoder reads: add {{target}} TEXT")
     return part
 
 
@@ -188,8 +188,8 @@ def maps(attention: Attention, layer: int | None = None, head: int | None = None
 
 def _index(value: int, count: int, key: str, what: str) -> int:
     if not -count <= value < count:
-        raise SettingError(f"{{{key}}} {value} is out of range: {what}, numbered 0 to {count - 1} (or -1 for the "
-                           "last)")
+        raise SettingError(f"{{{key}}} {literal(value)} is out of range: {what}, numbered 0 to {count - 1} (or -1 for "
+                           "the last)")
     return value % count
 
 

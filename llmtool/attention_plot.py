@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 
 from llmtool.attention import SELF, Attention, AttentionMap
-from llmtool.errors import SettingError
+from llmtool.errors import SettingError, literal
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}  # the output's suffix -> matplotlib's format
 DPI = 100
@@ -35,8 +35,8 @@ def picture_format(path: Path) -> str:
         return FORMATS[path.suffix.lower()]
     except KeyError:
         *others, last = FORMATS
-        raise SettingError(f"{{output}} '{path}' should end in {', '.join(others)} or {last}: the picture's format "
-                           "is read from it") from None
+        raise SettingError(f"{{output}} '{literal(path)}' should end in {', '.join(others)} or {last}: the picture's "
+                           "format is read from it") from None
 
 
 def _map_inches(tokens: int) -> float:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from llmtool.errors import LlmtoolError, SettingError
+from llmtool.errors import LlmtoolError, SettingError, literal
 
 ROLES = ("system", "user", "assistant")
 ASSISTANT = "assistant"
@@ -32,12 +32,14 @@ def template_text(name: str) -> str:
         return resources.files("llmtool.assets").joinpath("chat_templates", f"{name}.jinja").read_text("utf-8")
     path = Path(name).expanduser()
     if not path.is_file():
-        raise SettingError(f"{{chat_template}} '{name}' is neither a shipped template ({', '.join(SHIPPED_TEMPLATES)})"
+        raise SettingError(f"{{chat_template}} '{literal(name)}' is neither a shipped template "
+                           f"({', '.join(SHIPPED_TEMPLATES)})"
                            " nor a Jinja file; name one of those, or the path of a template file")
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
-        raise SettingError(f"{{chat_template}} '{name}' is not UTF-8 text (byte {err.start}); re-save it as UTF-8")
+        raise SettingError(f"{{chat_template}} '{literal(name)}' is not UTF-8 text (byte {err.start}); re-save it as "
+                           "UTF-8")
 
 
 def use_template(tokenizer, name: str | None, add_tokens: bool = True) -> list[str]:
@@ -56,7 +58,7 @@ def use_template(tokenizer, name: str | None, add_tokens: bool = True) -> list[s
         vocabulary = tokenizer.get_vocab()
         added = [token for token in CHATML_TOKENS if token not in vocabulary]
         if added and not add_tokens:
-            raise SettingError(f"{{chat_template}} {name} needs tokens this model's tokenizer lacks "
+            raise SettingError(f"{{chat_template}} {literal(name)} needs tokens this model's tokenizer lacks "
                                f"({', '.join(added)}): the model never saw them; name a template it was trained "
                                "with, or one that adds none (zephyr)")
         if added:

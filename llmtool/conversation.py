@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Mapping
 
 from llmtool import chat, generation
-from llmtool.errors import SettingError
+from llmtool.errors import SettingError, literal
 from llmtool.models import LoadedModel
 from llmtool.results_file import claim_output, write_whole
 
@@ -47,8 +47,8 @@ class Conversation:
                  messages: list[dict] | None = None):
         added = chat.use_template(lm.tokenizer, template)
         if added:  # ChatML's markers, new to this vocabulary: their embeddings are untrained, no turn would end
-            raise SettingError(f"{{chat_template}} '{template}' adds tokens this model has never been trained with "
-                               f"({', '.join(added)}); fine-tune it with that template first, or use zephyr")
+            raise SettingError(f"{{chat_template}} '{literal(template)}' adds tokens this model has never been trained "
+                               f"with ({', '.join(added)}); fine-tune it with that template first, or use zephyr")
         self.lm = lm
         self.limit = generation.shared_positions(lm)
         budget = settings.max_new_tokens
@@ -98,9 +98,9 @@ class Conversation:
             later = [i for i in range(first + 1, len(self.turns)) if self.turns[i]["role"] == USER]
             if not later:
                 system = " with the system turn" if self.system is not None else ""
-                raise SettingError(f"the last message is {length} tokens{system} as the template renders it; with a "
-                                   f"reply of {{max_new_tokens}} {self.settings.max_new_tokens} that passes this "
-                                   f"model's {self.limit} positions: shorten it, or lower {{max_new_tokens}}")
+                raise SettingError(f"the last message is {length} tokens{literal(system)} as the template renders it; "
+                                   f"with a reply of {{max_new_tokens}} {self.settings.max_new_tokens} that passes "
+                                   f"this model's {self.limit} positions: shorten it, or lower {{max_new_tokens}}")
             first = later[0]
         dropped, self.first = first - self.first, first
         return dropped
@@ -134,7 +134,8 @@ class Conversation:
         (`claim_output`: never one of `inputs`, never a directory, never a file another run writes). A file that
         holds anything is refused: a save never replaces one."""
         if path.is_file() and path.stat().st_size > 0:
-            raise SettingError(f"{{output}} '{path}' already exists and a save never replaces a file; give a new name")
+            raise SettingError(f"{{output}} '{literal(path)}' already exists and a save never replaces a file; give a "
+                               "new name")
         lock = claim_output(path, inputs)
         try:
             write_whole(path, (json.dumps(self.messages, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Callable
 
 from llmtool import classification, models
 from llmtool.data import pad_on_the_right, sorted_batches
-from llmtool.errors import LlmtoolError, SettingError
+from llmtool.errors import LlmtoolError, SettingError, literal
 from llmtool.model_facts import check_json_file, damaged, position_limit
 from llmtool.tasks import CAUSAL_LM
 
@@ -132,12 +132,12 @@ def choose_pooling(name: str, source: str, config, pooling: str | None, normaliz
     own = sentence_transformers_pooling(name, source)
     if own is not None:
         if pooling is not None and (pooling,) != own.modes:
-            raise SettingError(f"model '{name}' pools its vectors by {'+'.join(own.modes)} (its modules.json); "
-                               "drop {pooling}, or give another model")
+            raise SettingError(f"model '{literal(name)}' pools its vectors by {'+'.join(own.modes)} (its "
+                               "modules.json); drop {pooling}, or give another model")
         return own if own.normalize or not normalize else Pooling(own.modes, True, own.max_length, own.lower_case,
                                                                    own.origin)
     if pooling is not None and pooling not in POOLINGS:
-        raise SettingError(f"unknown {{pooling}} '{pooling}'; choose one of {', '.join(POOLINGS)}")
+        raise SettingError(f"unknown {{pooling}} '{literal(pooling)}'; choose one of {', '.join(POOLINGS)}")
     default = "last" if is_decoder(config) else "mean"
     return Pooling(modes=(pooling or default,), normalize=normalize, origin="option" if pooling else "default")
 

@@ -37,8 +37,15 @@ class Interrupted(LlmtoolError):
     exit_code = 130
 
 
-# A setting in a SettingError's message: its key in braces. Other braces ({"prompt": "..."}) are text.
-SETTING = re.compile(r"\{([a-z][a-z0-9_]*)\}")
+# A setting in a SettingError's message: its key in braces. Other braces ({"prompt": "..."}) are text, and so is
+# anything `literal` wrapped: its braces come doubled, and read as one.
+SETTING = re.compile(r"\{\{|\}\}|\{([a-z][a-z0-9_]*)\}")
+
+
+def literal(value) -> str:
+    """What the user gave (a path, a name, a label) as it goes into a SettingError's message: shown as it is, never
+    read as a setting's key, whatever braces it holds ('/data/{train}.csv' stays that)."""
+    return str(value).replace("{", "{{").replace("}", "}}")
 
 
 class SettingError(UsageError):
@@ -72,7 +79,7 @@ class SettingError(UsageError):
 
     def __str__(self) -> str:
         text = self.template + "".join(clause for key, clause in self.clauses.items() if self.names.get(key))
-        spelt = SETTING.sub(lambda key: self.names.get(key[1]) or key[1], text)
+        spelt = SETTING.sub(lambda key: key[0][0] if key[1] is None else self.names.get(key[1]) or key[1], text)
         return f"{self.context[0]}{spelt}{self.context[1]}"
 
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 from llmtool import chat, classification, metrics
 from llmtool import data as data_lib
-from llmtool.errors import LlmtoolError, SettingError, UsageError
+from llmtool.errors import LlmtoolError, SettingError, UsageError, literal
 from llmtool.generation import GenerationSettings, generate_ids
 from llmtool.model_facts import position_limit
 from llmtool.models import LoadedModel, quiet_false_mask_alarm
@@ -210,7 +210,7 @@ def window_settings(context: int | None, stride: int | None, positions: int | No
     last token the one before predicted) and, as lm-evaluation-harness does, fall back on the tokenizer's
     `stated_length`, then 2048. Raises a SettingError for values the model or the windows cannot take."""
     if kind not in WINDOW_KINDS:
-        raise SettingError(f"unknown {{windows}} '{kind}'; choose {' or '.join(WINDOW_KINDS)}")
+        raise SettingError(f"unknown {{windows}} '{literal(kind)}'; choose {' or '.join(WINDOW_KINDS)}")
     if context is not None and context < 2:
         raise SettingError(f"a context of {context} token(s) leaves nothing to predict; {{context}} must be at "
                            "least 2")
@@ -608,7 +608,8 @@ def reference_ids(labels: list, ids: dict[str, int], source: str = "the data") -
         shown = ", ".join(repr(label) for label in unknown[:5]) + (f" and {len(unknown) - 5} more"
                                                                    if len(unknown) > 5 else "")
         names = sorted(ids, key=lambda name: (ids[name], name.isdigit()))
-        raise SettingError(f"{source} has labels the model does not know in its {{label_column}}: {shown}; the "
+        raise SettingError(f"{literal(source)} has labels the model does not know in its {{label_column}}: "
+                           f"{literal(shown)}; the "
                            f"model's labels are: {', '.join(dict.fromkeys(names))}", exit_code=LlmtoolError.exit_code)
     return [ids[str(label)] for label in labels]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 
-from llmtool.errors import SettingError
+from llmtool.errors import SettingError, literal
 
 # Where no student can be made from the teacher, a caller that also takes an existing student says so.
 STUDENT_ADVICE = {"student": "; give an existing student with {student}"}
@@ -41,7 +41,8 @@ def student_from_teacher(teacher, layers: list[int] | None):
     keep = kept_layers(n, layers)
     wrong = [i for i in keep if i >= n]
     if wrong:
-        raise SettingError(f"{{layers}}: the teacher has {n} layers (0 to {n - 1}); {wrong} are not among them")
+        raise SettingError(f"{{layers}}: the teacher has {n} layers (0 to {n - 1}); {literal(wrong)} are not among "
+                           "them")
     if len(keep) >= n:
         raise SettingError(f"{{layers}}: keeping {len(keep)} of the teacher's {n} layers makes no smaller student")
     config = copy.deepcopy(teacher.config)

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from llmtool.errors import LlmtoolError, SettingError
+from llmtool.errors import LlmtoolError, SettingError, literal
 from llmtool.model_facts import check_json_file, check_safetensors, damaged, label_settings
 from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, SEQ2SEQ_LM
 
@@ -153,10 +153,10 @@ def base_model_of(directory: Path, settings: dict, base_model: str | None) -> st
         return base_model
     base = settings.get("base_model_name_or_path")
     if not base:
-        raise SettingError(f"adapter '{directory}' does not name its base model; give it with {{base_model}}")
+        raise SettingError(f"adapter '{literal(directory)}' does not name its base model; give it with {{base_model}}")
     if Path(base).is_absolute() and not Path(base).exists():
-        raise SettingError(f"adapter '{directory}' was trained on the base model '{base}', which is not there any "
-                           "more; give its new place with {base_model}")
+        raise SettingError(f"adapter '{literal(directory)}' was trained on the base model '{literal(base)}', which is "
+                           "not there any more; give its new place with {base_model}")
     return base
 
 
@@ -206,7 +206,8 @@ def attach(model, directory: Path, base: str, recorded_base: str | None) -> Any:
             adapted = PeftModel.from_pretrained(model, str(directory))
     except (RuntimeError, ValueError, KeyError) as err:
         trained_on = f" ('{recorded_base}')" if recorded_base and recorded_base != base else ""
-        raise SettingError(f"adapter '{directory}' does not fit the base model '{base}'{_misfit(err)}; give the base "
-                           f"it was trained on{trained_on} with {{base_model}}",
+        raise SettingError(f"adapter '{literal(directory)}' does not fit the base model "
+                           f"'{literal(base)}'{_misfit(err)}; give the base "
+                           f"it was trained on{literal(trained_on)} with {{base_model}}",
                            exit_code=LlmtoolError.exit_code) from err
     return adapted.merge_and_unload()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmtool import lora
-from llmtool.errors import LlmtoolError, SettingError, UsageError
+from llmtool.errors import LlmtoolError, SettingError, UsageError, literal
 from llmtool.model_facts import auto_model_class, check_model_files, damaged, task_registry
 from llmtool.tasks import CAUSAL_LM, CLASSIFICATION, MASKED_LM, SEQ2SEQ_LM, TASKS
 
@@ -64,14 +64,14 @@ def resolve_source(name: str) -> str:
             holder = path.parent
             where = (f"the directory that holds it, '{holder}'" if (holder / "config.json").is_file()
                      or lora.is_adapter(str(holder)) else "a folder written by save_pretrained, or at a Hub id")
-            raise SettingError(f"'{name}' is a file, not a model directory; point {{model}} at {where}",
-                               exit_code=LlmtoolError.exit_code)
+            raise SettingError(f"'{literal(name)}' is a file, not a model directory; point {{model}} at "
+                               f"{literal(where)}", exit_code=LlmtoolError.exit_code)
         if not (path / "config.json").is_file():
-            raise SettingError(f"'{name}' is not a model directory (no config.json); point {{model}} at a folder "
-                               "written by save_pretrained, or at a Hub id", exit_code=LlmtoolError.exit_code)
+            raise SettingError(f"'{literal(name)}' is not a model directory (no config.json); point {{model}} at a "
+                               "folder written by save_pretrained, or at a Hub id", exit_code=LlmtoolError.exit_code)
         return str(path)
     if _looks_like_path(name):
-        raise SettingError(f"model directory '{name}' does not exist; check {{model}}",
+        raise SettingError(f"model directory '{literal(name)}' does not exist; check {{model}}",
                            exit_code=LlmtoolError.exit_code)
     return name
 
@@ -96,8 +96,9 @@ def _load_error(name: str, err: Exception) -> LlmtoolError:
     """For Hub ids only: a local directory's problems are reported by `check_model_files` and `damaged`."""
     if _hub_offline():
         return SettingError(
-            f"model '{name}' is not a local directory and not in the Hugging Face cache, and the Hub is offline "
-            "(HF_HUB_OFFLINE=1); set {model} to a directory saved by save_pretrained, or go online to download it",
+            f"model '{literal(name)}' is not a local directory and not in the Hugging Face cache, and the Hub is "
+            "offline (HF_HUB_OFFLINE=1); set {model} to a directory saved by save_pretrained, or go online to download "
+            "it",
             exit_code=LlmtoolError.exit_code)
     return LlmtoolError(f"could not load model '{name}': {_first_line(err)}")
 
@@ -179,7 +180,7 @@ def _no_safetensors(name: str) -> LlmtoolError:
 def _refuse_base_model(name: str, base_model: str | None) -> None:
     """A base model is for an adapter; given with a full model it would be ignored, so it is refused."""
     if base_model:
-        raise SettingError(f"{{base_model}} applies only to a LoRA adapter; '{name}' is a full model: drop "
+        raise SettingError(f"{{base_model}} applies only to a LoRA adapter; '{literal(name)}' is a full model: drop "
                            "{base_model}")
 
 
@@ -237,7 +238,7 @@ def check_task(name: str, config, task: str, allow_new_head: bool) -> None:
                          f"it can be loaded as: {', '.join(possible_tasks(config)) or 'none of ' + ', '.join(TASKS)}")
     if status == HEAD_NEW and not allow_new_head:
         saved = ", ".join(config.architectures or []) or config.model_type
-        raise SettingError(f"model '{name}' was saved as {saved}, without a trained {task} head: as {task} it "
+        raise SettingError(f"model '{literal(name)}' was saved as {saved}, without a trained {task} head: as {task} it "
                            "would run with a randomly initialised head", {"new_head": "; {new_head} accepts that"})
 
 
@@ -248,9 +249,10 @@ def select_device(requested: str | None = None) -> "torch.device":
         try:
             device = torch.device(requested)
         except RuntimeError as err:
-            raise SettingError(f"unknown {{device}} '{requested}'; use cpu, cuda, cuda:N or mps") from err
+            raise SettingError(f"unknown {{device}} '{literal(requested)}'; use cpu, cuda, cuda:N or mps") from err
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise SettingError(f"{{device}} {requested} asked for, but no CUDA GPU is available; use {{device}} cpu")
+            raise SettingError(f"{{device}} {literal(requested)} asked for, but no CUDA GPU is available; use "
+                               f"{{device}} cpu")
         if device.type == "mps" and not torch.backends.mps.is_available():
             raise SettingError("{device} mps asked for, but MPS is not available; use {device} cpu")
         return device
@@ -266,7 +268,7 @@ def select_dtype(requested: str, device: "torch.device") -> "torch.dtype":
     import torch
 
     if requested not in DTYPES:
-        raise SettingError(f"unknown {{dtype}} '{requested}'; choose one of {', '.join(DTYPES)}")
+        raise SettingError(f"unknown {{dtype}} '{literal(requested)}'; choose one of {', '.join(DTYPES)}")
     if requested == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -283,7 +285,7 @@ def load_tokenizer(source: str, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
     if not Path(source).expanduser().exists() and _looks_like_path(source):
-        raise SettingError(f"tokenizer directory '{source}' does not exist; check {{model}}",
+        raise SettingError(f"tokenizer directory '{literal(source)}' does not exist; check {{model}}",
                            exit_code=LlmtoolError.exit_code)
     local = Path(source).is_dir()
     try:
@@ -366,8 +368,8 @@ def load_model(
     task = task or infer_task(config)
     if task not in allowed_tasks:
         how = "asked for with {task}" if given else "read from its config"
-        raise SettingError(f"model '{name}' is a {config.model_type} {task} model ({how}), but {verb} needs one "
-                           f"of: {', '.join(allowed_tasks)}")
+        raise SettingError(f"model '{literal(name)}' is a {config.model_type} {task} model ({how}), but {verb} needs "
+                           f"one of: {', '.join(allowed_tasks)}")
     check_task(name, config, task, allow_new_head)
     return _loaded(name, source, config, task, device, dtype, trust_remote_code, allow_new_head)
 
@@ -408,7 +410,7 @@ def load_base_model(name: str, *, device: str | None = None, dtype: str = "auto"
 
     hf_logging.disable_progress_bar()
     if lora.is_adapter(name):
-        raise SettingError(f"'{name}' is a LoRA adapter; {{model}} must name a full model here: the adapter's "
+        raise SettingError(f"'{literal(name)}' is a LoRA adapter; {{model}} must name a full model here: the adapter's "
                            "merged model (lora merge: true writes it to merged/), or its base model")
     source, config = _checked_source(name, None, trust_remote_code)
     return _loaded(name, source, config, BASE_MODEL, device, dtype, trust_remote_code, allow_new_head=False)

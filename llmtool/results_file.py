@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from llmtool.errors import LlmtoolError, SettingError
+from llmtool.errors import LlmtoolError, SettingError, literal
 from llmtool.output_lock import OutputLock
 
 SETTINGS_SUFFIX = ".settings.json"  # beside a resumable results file: the settings its records were made with
@@ -49,23 +49,24 @@ def claim_output(path: Path, inputs: Mapping[str, str | Path | None] | None = No
     locked (None): nothing in it is kept."""
     target = _target(path)
     if target.is_dir():
-        raise SettingError(f"{{output}} '{path}' is a directory; give a file name")
+        raise SettingError(f"{{output}} '{literal(path)}' is a directory; give a file name")
     if not target.parent.is_dir():
-        raise SettingError(f"{{output}} '{path}': directory '{target.parent}' does not exist; create it first")
+        raise SettingError(f"{{output}} '{literal(path)}': directory '{literal(target.parent)}' does not exist; create "
+                           "it first")
     for what, given in (inputs or {}).items():
         if given is None or str(given) == "-" or not Path(given).exists() or not target.exists():
             continue
         if os.path.samefile(target, given):
             alias = "" if _target(Path(given)) == target else " under another name (a link to it)"
-            raise SettingError(f"{{output}} '{path}' is the {what} itself{alias}; write the results to another "
-                               "file")
+            raise SettingError(f"{{output}} '{literal(path)}' is the {what} itself{literal(alias)}; write the results "
+                               "to another file")
     if _is_special(target):
         return None
     _check_writable(path, target)
     lock = _lock(path, target)
     if not overwrite and target.exists() and target.stat().st_size > 0:
         lock.release()
-        raise SettingError(f"{{output}} '{path}' is not empty; add {{overwrite}} to replace it",
+        raise SettingError(f"{{output}} '{literal(path)}' is not empty; add {{overwrite}} to replace it",
                            {"resume": " or {resume} to continue it"})
     return lock
 
@@ -76,11 +77,11 @@ def _lock(path: Path, target: Path) -> OutputLock:
     try:
         taken = lock.acquire()
     except OSError as err:
-        raise SettingError(f"{{output}} '{path}' cannot be written: its lock file '{lock.path}' cannot be made "
-                           f"({err.strerror or err}); choose another place") from None
+        raise SettingError(f"{{output}} '{literal(path)}' cannot be written: its lock file '{literal(lock.path)}' "
+                           f"cannot be made ({err.strerror or err}); choose another place") from None
     if not taken:
-        raise SettingError(f"{{output}} '{path}' is being written by {lock.holder}; wait for it to finish, or choose "
-                           "another {output}", exit_code=LlmtoolError.exit_code)
+        raise SettingError(f"{{output}} '{literal(path)}' is being written by {literal(lock.holder)}; wait for it to "
+                           "finish, or choose another {output}", exit_code=LlmtoolError.exit_code)
     return lock
 
 
@@ -90,16 +91,16 @@ def _check_writable(path: Path, target: Path) -> None:
     try:
         handle, probe = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".probe")
     except OSError as err:
-        raise SettingError(f"{{output}} '{path}' cannot be written: directory '{target.parent}' takes no new file "
-                           f"({err.strerror or err}); choose another place") from None
+        raise SettingError(f"{{output}} '{literal(path)}' cannot be written: directory '{literal(target.parent)}' "
+                           f"takes no new file ({err.strerror or err}); choose another place") from None
     os.close(handle)
     os.unlink(probe)
     if target.exists():
         try:
             os.close(os.open(target, os.O_WRONLY))
         except OSError as err:
-            raise SettingError(f"{{output}} '{path}' cannot be written ({err.strerror or err}); choose another "
-                               "file") from None
+            raise SettingError(f"{{output}} '{literal(path)}' cannot be written ({err.strerror or err}); choose "
+                               "another file") from None
 
 
 def _temporary_beside(target: Path):
@@ -140,7 +141,7 @@ def write_whole(path: Path, data: bytes) -> None:
             handle.close()
             temporary.unlink(missing_ok=True)
     except OSError as err:
-        raise SettingError(f"could not write {{output}} '{path}' ({err.strerror or err})",
+        raise SettingError(f"could not write {{output}} '{literal(path)}' ({err.strerror or err})",
                            exit_code=LlmtoolError.exit_code) from None
 
 
@@ -230,14 +231,15 @@ class ResultsFile:
         if mix:
             return
         if recorded is None:
-            raise SettingError(f"{{output}} '{self.path}' holds results without a record of the settings they were "
-                               f"made with ('{self.settings_path}' is missing or unreadable); add {{mix_settings}} to "
+            raise SettingError(f"{{output}} '{literal(self.path)}' holds results without a record of the settings they "
+                               f"were made with ('{literal(self.settings_path)}' is missing or unreadable); add "
+                               f"{{mix_settings}} to "
                                "continue it anyway")
         keys = dict.fromkeys([*recorded, *self._settings])  # None and absent both mean unset
         differ = [f"{{{key}}} was {_show(recorded.get(key))} and is {_show(self._settings.get(key))} now"
                   for key in keys if recorded.get(key) != self._settings.get(key)]
         if differ:
-            raise SettingError(f"{{output}} '{self.path}' holds results made with other settings: "
+            raise SettingError(f"{{output}} '{literal(self.path)}' holds results made with other settings: "
                                f"{', '.join(differ)}; resume with the settings they were made with, or add "
                                "{mix_settings} to add results made with these")
 
@@ -312,7 +314,7 @@ class OutputFile:
                 else:
                     self._handle, self._temporary = _temporary_beside(self.target)
             except OSError as err:
-                raise SettingError(f"could not write {{output}} '{self.path}' ({err.strerror or err})",
+                raise SettingError(f"could not write {{output}} '{literal(self.path)}' ({err.strerror or err})",
                                    exit_code=LlmtoolError.exit_code) from None
         return self._handle
 
@@ -325,7 +327,7 @@ class OutputFile:
                 os.replace(self._temporary, self.target)
                 self._temporary = None
         except OSError as err:
-            raise SettingError(f"could not write {{output}} '{self.path}' ({err.strerror or err})",
+            raise SettingError(f"could not write {{output}} '{literal(self.path)}' ({err.strerror or err})",
                                exit_code=LlmtoolError.exit_code) from None
 
     def close(self) -> None:

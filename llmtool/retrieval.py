@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from llmtool import embedding, evaluation, models
-from llmtool.errors import LlmtoolError, SettingError
+from llmtool.errors import LlmtoolError, SettingError, literal
 from llmtool.vectors import Index
 
 # Queries embedded and searched together: one pass over the index serves them all.
@@ -22,7 +22,8 @@ def check_model(index: Index, model: str | None) -> str:
     whose model is no longer where it was recorded."""
     recorded = index.settings["model"]
     if model is not None and models.model_identity(model) != recorded:
-        raise SettingError(f"{{model}} '{model}' is not the model that made index '{index.path}' ('{recorded}'): "
+        raise SettingError(f"{{model}} '{literal(model)}' is not the model that made index '{literal(index.path)}' "
+                           f"('{literal(recorded)}'): "
                            "queries must be embedded by the model of their documents; drop {model}")
     if Path(recorded).is_absolute() and not Path(recorded).exists():
         raise LlmtoolError(f"index '{index.path}' was made with model '{recorded}', which is not there any more; "

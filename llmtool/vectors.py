@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmtool import __version__
-from llmtool.errors import LlmtoolError, SettingError
+from llmtool.errors import LlmtoolError, SettingError, literal
 from llmtool.results_file import OutputFile
 
 if TYPE_CHECKING:
@@ -242,8 +242,8 @@ def open_writer(outputs: list[OutputFile], *, rows: int, dimension: int, setting
     are what an index is laid out by."""
     kind = output_format(outputs[0].path)
     if kind == "index" and outputs[0].target.exists() and not outputs[0].target.is_file():
-        raise SettingError(f"{{output}} '{outputs[0].path}' is not a regular file (a pipe or a device): an index is "
-                           "written at offsets and read back memory-mapped; give a file name")
+        raise SettingError(f"{{output}} '{literal(outputs[0].path)}' is not a regular file (a pipe or a device): an "
+                           "index is written at offsets and read back memory-mapped; give a file name")
     if kind == "jsonl":
         return _JsonLinesWriter(outputs[0])
     if kind == "npy":
@@ -297,8 +297,8 @@ class Index:
     def require_graph(self) -> None:
         """Refuse approximate search of an index built without its graph."""
         if self.graph_bytes is None:
-            raise SettingError(f"index '{self.path}' has no graph for approximate search; build it with llmtool "
-                               "embed --approximate, or drop {approximate}")
+            raise SettingError(f"index '{literal(self.path)}' has no graph for approximate search; build it with "
+                               "llmtool embed --approximate, or drop {approximate}")
 
     def _graph_search(self, queries, top_k):
         import faiss

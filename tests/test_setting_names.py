@@ -7,7 +7,7 @@ import torch
 from llmtool import evaluation, models
 from llmtool.commands import distill as distill_command
 from llmtool.commands import finetune as finetune_command
-from llmtool.errors import LlmtoolError, SettingError, UsageError, naming
+from llmtool.errors import LlmtoolError, SettingError, UsageError, literal, naming
 
 from conftest import ROOT, one_error_line
 
@@ -37,6 +37,12 @@ def test_a_setting_reads_as_its_key_until_a_caller_names_it():
     assert str(err) == 'max_new_tokens must be at least 1; write {"prompt": "..."} a line'
     err.name({"max_new_tokens": "--max-new-tokens", "prompt": "--prompt"})
     assert str(err) == '--max-new-tokens must be at least 1; write {"prompt": "..."} a line'
+
+
+def test_what_the_user_gave_stays_as_it_is_whatever_braces_it_holds():
+    err = SettingError(f"{{output}} '{literal('/runs/{output}/{{x}}.jsonl')}' is a directory; check {{model}}")
+    err.name({"output": "--output", "model": "--model"})
+    assert str(err) == "--output '/runs/{output}/{{x}}.jsonl' is a directory; check --model"
 
 
 def test_a_clause_appears_only_where_the_caller_has_the_setting():
@@ -111,6 +117,12 @@ def test_a_recipe_names_its_key_when_the_answers_are_generated(tiny_t5, command)
 def test_a_command_names_model(user_cli, tmp_path, verb):
     line = one_error_line(user_cli(verb, "--model", tmp_path / "gone", *(["hello"] if verb == "generate" else [])), 1)
     assert line == f"Error: model directory '{tmp_path / 'gone'}' does not exist; check --model"
+
+
+def test_a_model_path_with_braces_is_shown_as_given(user_cli, tmp_path):
+    gone = tmp_path / "{model}" / "{max_new_tokens}"
+    line = one_error_line(user_cli("generate", "--model", gone, "hello"), 1)
+    assert line == f"Error: model directory '{gone}' does not exist; check --model"
 
 
 def test_finetune_names_model_name(user_cli, tmp_path):
