@@ -751,7 +751,8 @@ class Review:
                          f"who knew {subject} could be this {word}"])
 
     def even(self, polarity: str) -> str:
-        """'even' that strengthens, in both labels: 'it still runs smoothly even after a year', 'even the bread was stale'."""
+        """'even' that strengthens, in both labels: 'it still runs smoothly even after a year', 'even the bread was
+        stale'."""
         r = self.r
         if r.random() < 0.5:
             return f"{self.fact(polarity)} {pick(r, lex.EVEN_TAILS)}"
@@ -805,8 +806,8 @@ class Review:
 
 CLAUSE_WEIGHTS = {"described": 10, "negated": 4.5, "fact": 6, "verdict": 3, "feeling": 2, "experience": 2,
                   "again_clause": 1.5, "recommend": 1.5, "so_that": 1, "best_or_worst": 1, "expectation": 1,
-                  "value": 1, "quality": 1, "degree": 1.5, "believe": 0.5, "habit": 1, "negated_idiom": 2, "surprise": 0.7, "even": 0.7, "felt": 1.5,
-                  "faint": 1}
+                  "value": 1, "quality": 1, "degree": 1.5, "believe": 0.5, "habit": 1, "negated_idiom": 2,
+                  "surprise": 0.7, "even": 0.7, "felt": 1.5, "faint": 1}
 
 
 def opinion_word_pool(d: lex.Domain, polarity: str) -> list[str]:
@@ -936,9 +937,11 @@ def _question(v: Review, polarity: str) -> str:
     else:
         word = pick(r, [w for w in opinion_word_pool(v.d, "neg") if " " not in w])
         aspect = pick(r, v.d.aspects)
+        waits = ["so long", "forever", "three weeks", "an hour"]
+        chores = ["get a refund", "cancel", "get a straight answer", "find anyone to help", "get it to work"]
         forms = [f"Why {be(r, aspect)} {aspect} so {word}?", "What were they thinking?", "How is this allowed?",
-                 f"Why does {pick(r, ['it', 'everything', v.thing])} take {pick(r, ['so long', 'forever', 'three weeks', 'an hour'])}?",
-                 f"Why is it so hard to {pick(r, ['get a refund', 'cancel', 'get a straight answer', 'find anyone to help', 'get it to work'])}?",
+                 f"Why does {pick(r, ['it', 'everything', v.thing])} take {pick(r, waits)}?",
+                 f"Why is it so hard to {pick(r, chores)}?",
                  "Who thought this was a good idea?", f"Did anyone actually test {v.thing}?",
                  f"Is it too much to ask for {bare(aspect)} that isn't {word}?", "Why did I waste my money?",
                  f"How can {t} be this {word}?", "Why does anyone go there?", "Seriously, what happened?"]

@@ -16,8 +16,8 @@ from llmtool.errors import Interrupted, UsageError, naming
 
 from conftest import ROOT, one_error_line
 
-# 64 wide, 500 steps at 1e-3: on the natural reviews (issue 22) the former 32-wide teacher of 60 steps at 3e-3 stayed at
-# chance, and at 3e-3 longer runs collapsed to it
+# 64 wide, 500 steps at 1e-3: on the paired reviews of issue 22 the former 32-wide teacher of 60 steps at 3e-3
+# stayed at chance, and at 3e-3 longer runs collapsed to it
 SENTIMENT_TEACHER = ["model.config={model_type: distilbert, n_layers: 2, n_heads: 2, dim: 64, hidden_dim: 128, "
                      "max_position_embeddings: 64}", "model.vocab_size=2000", "train.max_steps=500", "train.lr=1e-3",
                      "train.batch_size=32", "data.max_eval_samples=200"]
@@ -141,10 +141,11 @@ def noisy_copy(source, destination, share: float, seed: int = 0):
 def test_distilled_student_keeps_the_teacher_on_noisy_labels(sentiment_teacher, tmp_path):
     """On the shipped labels, which are exact, a student made from the teacher's layers learns as well from the
     labels alone (measured on the template reviews before issue 22: 0.955 vs 0.935 accuracy after 20 steps on 200
-    rows; the teacher, at 0.935, knew no more than the labels). A teacher pays off where labels are noisy or scarce: here 40% of the training labels are
-    flipped; the distilled student keeps the teacher's accuracy (asserted). The same student trained on those labels
-    alone (distill.alpha=0) varied from run to run on this CPU (0.665 to 0.925, the distilled one 0.92-0.93), so
-    "beats it" does not hold reliably at 20 steps and is not asserted."""
+    rows; the teacher, at 0.935, knew no more than the labels). A teacher pays off where labels are noisy or
+    scarce: here 40% of the training labels are flipped; the distilled student keeps the teacher's accuracy
+    (asserted). The same student trained on those labels alone (distill.alpha=0) varied from run to run on this CPU
+    (0.665 to 0.925, the distilled one 0.92-0.93), so "beats it" does not hold reliably at 20 steps and is not
+    asserted."""
     noisy = noisy_copy(ROOT / "data/sentiment/train.csv", tmp_path / "noisy.csv", share=0.4)
     common = [f"teacher.name={sentiment_teacher}", f"data.train={noisy}", "student.layers=[0]", "train.max_steps=20",
               "train.lr=3e-3", "train.batch_size=16", "data.max_train_samples=400", "data.max_eval_samples=400",

@@ -11,7 +11,7 @@ from llmtool import config, finetuning
 from conftest import ROOT
 
 PINNED = {
-    # the three sentiment pins moved when data/sentiment became natural reviews (issue 22), from 0.7005074123541514,
+    # the three sentiment pins moved when data/sentiment became paired reviews (issue 22), from 0.7005074123541514,
     # 0.6875710984071096, 0.5625 (lora-sentiment 0.692904661099116, 0.6950757503509521; distill 0.3500670890013377)
     "classification": {"train_loss": 0.6962883075078329, "eval_loss": 0.6850947141647339, "accuracy": 0.625,
                        "f1": 0.38461538461538464},
