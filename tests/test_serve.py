@@ -571,9 +571,12 @@ def cli_server(model, *options):
     return process, found.group(1)
 
 
-def stream_all(url, body):
-    """A streamed completion's events, read to its end: (data of each event, whether it ended with [DONE])."""
+def stream_all(url, body, admitted: threading.Semaphore | None = None):
+    """A streamed completion's events, read to its end: (data of each event, whether it ended with [DONE]).
+    `admitted` is released once the response has begun: the server sends its headers when it admits a request."""
     with httpx.stream("POST", f"{url}/v1/completions", json=body, timeout=60) as response:
+        if admitted is not None:
+            admitted.release()
         events = [line[len("data: "):] for line in response.iter_lines() if line.startswith("data: ")]
     return events
 
@@ -597,9 +600,10 @@ def test_sigterm_stops_accepting_and_finishes_or_refuses_what_is_in_flight(tiny_
 
         with concurrent.futures.ThreadPoolExecutor(5) as pool:
             first = pool.submit(first_then_rest)
-            others = [pool.submit(stream_all, url, body) for _ in range(3)]
+            admitted = threading.Semaphore(0)
+            others = [pool.submit(stream_all, url, body, admitted) for _ in range(3)]
             assert started.wait(60)
-            time.sleep(0.05)  # the others have been admitted
+            assert all(admitted.acquire(timeout=60) for _ in others)  # all queued behind the first, not refused
             process.send_signal(signal.SIGTERM)
             results = [first.result(), *(f.result() for f in others)]
         assert process.wait(60) == 0
